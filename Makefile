@@ -1,0 +1,52 @@
+# spot-ingest: every target runs `setup` first, which is idempotent and fast when warm.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STACK := $(PY) services/stack.py
+PYTEST_ARGS ?=
+
+.PHONY: setup tools jars services services-status services-down test demo bench clean
+
+setup: $(VENV)/.installed tools jars
+
+$(VENV)/.installed: requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "installing Python packages into $(VENV)"
+	@$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+tools:
+	@services/install-tools.sh
+
+jars: $(VENV)/.installed
+	@services/fetch-jars.sh $$($(PY) -c 'from importlib.metadata import version; print(version("pyspark"))')
+
+services: setup
+	@$(STACK) start
+
+services-status: setup
+	@$(STACK) status
+
+services-down: setup
+	@$(STACK) stop
+
+# Starts the stack when it is not running, runs every test, and stops again what it started.
+test: setup
+	@if $(STACK) status --quiet; then was_up=yes; else was_up=no; fi; \
+	$(STACK) start || exit 1; \
+	SPOT_INGEST_REQUIRE_SERVICES=1 $(PY) -m pytest $(PYTEST_ARGS) tests; rc=$$?; \
+	if [ $$was_up = no ]; then $(STACK) stop; fi; \
+	exit $$rc
+
+demo: services
+	@$(PY) spot_setup.py
+	@echo
+	@echo "The stack is up and the storage folders, database and tables exist."
+	@echo "Next: python master_collector.py -t flow_internals -w 2 and two workers (see README.md)."
+
+bench: services
+	@$(PY) -m bench
+
+clean: services-down
+	rm -rf var

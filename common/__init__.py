@@ -1,0 +1,1 @@
+"""Shared mechanics of spot-ingest: configuration, Kafka, storage, catalog, decoding, logging."""

@@ -1,0 +1,68 @@
+"""What every entry script shares: argument parsing that fails in one line, loading the
+configuration, logging, and the edge where project errors become exit codes."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Callable, NoReturn
+
+from common.config import IngestConfig, load_config, resolve_config_path
+from common.errors import SpotIngestError
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse that reports a bad argument as one line and exit code 1."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(1, f"{self.prog}: error: {message}\n")
+
+
+def add_config_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-c", "--config", metavar="PATH", default=None,
+                        help="configuration file (default: $SPOT_INGEST_CONF, "
+                             "else ingest_conf.json beside the scripts)")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got '{text}'") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def config_from_args(args: argparse.Namespace) -> IngestConfig:
+    return load_config(resolve_config_path(args.config))
+
+
+def setup_logging(level: int = logging.INFO) -> None:
+    logging.basicConfig(level=level, format=LOG_FORMAT, stream=sys.stderr)
+    for noisy in ("kafka", "hdfs", "urllib3", "py4j", "watchdog"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def run(main: Callable[[], int | None]) -> NoReturn:
+    """Runs an entry point: project errors are one line on stderr and exit code 1."""
+    try:
+        code = main() or 0
+    except SpotIngestError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        code = 1
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)

@@ -1,0 +1,413 @@
+"""ingest_conf.json -> typed, validated configuration objects.
+
+Every key is declared once here with its type and default. Validation happens once, at
+load time, and every problem is reported as one ConfigError line naming the file, the key
+and what was expected. Relative paths resolve against the configuration file's folder.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from common.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = REPO_ROOT / "ingest_conf.json"
+CONFIG_ENV = "SPOT_INGEST_CONF"
+
+PIPELINE_TYPES = ("flow", "dns", "proxy")
+DEFAULT_SUPPORTED_FILES = {"flow": ("nfcapd.",), "dns": (".pcap",), "proxy": (".log",)}
+DEFAULT_METASTORE_URI = "thrift://127.0.0.1:9083"
+_PIPELINE_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    server: str
+    port: int
+    message_size: int = 900000
+    replication_factor: int = 1
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.server}:{self.port}"
+
+
+@dataclass(frozen=True)
+class HdfsSettings:
+    """namenode_url unset: storage is the local filesystem under hdfs_app_path."""
+
+    namenode_url: str | None = None
+    user: str | None = None
+    fs_uri: str | None = None  # hdfs://host:8020, for table locations; derived when unset
+
+    @property
+    def enabled(self) -> bool:
+        return self.namenode_url is not None
+
+    @property
+    def filesystem_uri(self) -> str:
+        """The hdfs:// URI table locations are written with (RPC port 8020 by default)."""
+        if self.fs_uri:
+            return self.fs_uri
+        host = re.sub(r"^https?://", "", self.namenode_url or "").split("/")[0].split(":")[0]
+        return f"hdfs://{host}:8020"
+
+
+@dataclass(frozen=True)
+class HiveSettings:
+    metastore_uris: tuple[str, ...] = (DEFAULT_METASTORE_URI,)
+
+
+@dataclass(frozen=True)
+class SparkStreamingSettings:
+    driver_memory: str = "1g"
+    spark_exec: int = 1
+    spark_executor_memory: str = "1g"
+    spark_executor_cores: int = 1
+    spark_batch_size: int = 30
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    name: str
+    type: str
+    collector_path: Path
+    local_staging: Path
+    supported_files: tuple[str, ...]
+    process_opt: str = ""
+    pkt_num: int | None = None
+    pcap_split_staging: Path | None = None
+    parser: str | None = None
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    path: Path
+    dbname: str
+    hdfs_app_path: str
+    collector_processes: int
+    ingestion_interval: float
+    kafka: KafkaSettings
+    hdfs: HdfsSettings
+    hive: HiveSettings
+    spark_streaming: SparkStreamingSettings
+    pipelines: dict[str, PipelineConfig] = field(default_factory=dict)
+
+    def pipeline(self, name: str) -> PipelineConfig:
+        try:
+            return self.pipelines[name]
+        except KeyError:
+            configured = ", ".join(sorted(self.pipelines)) or "none"
+            raise ConfigError(
+                f"{self.path}: no pipeline '{name}' in 'pipelines' (configured: {configured})"
+            ) from None
+
+
+# --------------------------------------------------------------------------- reading
+
+def resolve_config_path(arg: str | None) -> Path:
+    """-c/--config wins, then $SPOT_INGEST_CONF, then ingest_conf.json beside the scripts."""
+    if arg:
+        return Path(arg)
+    env = os.environ.get(CONFIG_ENV)
+    return Path(env) if env else DEFAULT_CONFIG
+
+
+def load_config(path: str | os.PathLike) -> IngestConfig:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(f"{path}: cannot read configuration: {reason}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
+    return parse_config(data, path)
+
+
+def parse_config(data: Any, path: Path) -> IngestConfig:
+    """Validates an already-decoded JSON document; path names the file in messages and
+    anchors relative paths."""
+    base = path.resolve().parent
+    root = _Section(data, "", path)
+    root.allow("dbname", "hdfs_app_path", "collector_processes", "ingestion_interval",
+               "spark-streaming", "kafka", "hdfs", "hive", "pipelines")
+
+    kafka = root.section("kafka", required=True)
+    kafka.allow("kafka_server", "kafka_port", "zookeper_server", "zookeper_port",
+                "message_size", "replication_factor")
+    kafka_settings = KafkaSettings(
+        server=kafka.get("kafka_server", _non_empty_str, "a host name"),
+        port=kafka.get("kafka_port", _port, "a port number (1-65535)"),
+        message_size=kafka.get("message_size", _positive_int, "a positive integer", 900000),
+        replication_factor=kafka.get("replication_factor", _positive_int, "a positive integer", 1),
+    )
+
+    hdfs = root.section("hdfs", required=False)
+    hdfs.allow("namenode_url", "user", "fs_uri")
+    hdfs_settings = HdfsSettings(
+        namenode_url=hdfs.get("namenode_url", _url, "an http(s):// WebHDFS URL", None),
+        user=hdfs.get("user", _non_empty_str, "a user name", None),
+        fs_uri=hdfs.get("fs_uri", _hdfs_uri, "an hdfs:// URI", None),
+    )
+
+    hive = root.section("hive", required=False)
+    hive.allow("metastore_uris")
+    hive_settings = HiveSettings(
+        metastore_uris=hive.get("metastore_uris", _thrift_uris,
+                                "thrift://host:port (a string, comma-separated, or a list)",
+                                (DEFAULT_METASTORE_URI,)),
+    )
+
+    spark = root.section("spark-streaming", required=False)
+    spark.allow("driver_memory", "spark_exec", "spark_executor_memory",
+                "spark_executor_cores", "spark_batch_size")
+    defaults = SparkStreamingSettings()
+    spark_settings = SparkStreamingSettings(
+        driver_memory=spark.get("driver_memory", _memory, "a JVM memory size like 1g",
+                                defaults.driver_memory),
+        spark_exec=spark.get("spark_exec", _positive_int, "a positive integer",
+                             defaults.spark_exec),
+        spark_executor_memory=spark.get("spark_executor_memory", _memory,
+                                        "a JVM memory size like 1g",
+                                        defaults.spark_executor_memory),
+        spark_executor_cores=spark.get("spark_executor_cores", _positive_int,
+                                       "a positive integer", defaults.spark_executor_cores),
+        spark_batch_size=spark.get("spark_batch_size", _positive_int,
+                                   "a positive number of seconds", defaults.spark_batch_size),
+    )
+
+    hdfs_app_path = root.get("hdfs_app_path", _non_empty_str, "a path")
+    if hdfs_settings.enabled:
+        if not hdfs_app_path.startswith("/"):
+            raise root.error("hdfs_app_path", "an absolute HDFS path when hdfs.namenode_url is set",
+                             hdfs_app_path)
+    else:
+        hdfs_app_path = str(_resolve(base, hdfs_app_path))
+
+    pipelines_section = root.section("pipelines", required=True)
+    pipelines = {name: _parse_pipeline(pipelines_section, name, base)
+                 for name in pipelines_section.keys()}
+
+    return IngestConfig(
+        path=path,
+        dbname=root.get("dbname", _identifier, "a Hive database name (letters, digits, _)"),
+        hdfs_app_path=hdfs_app_path,
+        collector_processes=root.get("collector_processes", _positive_int, "a positive integer"),
+        ingestion_interval=root.get("ingestion_interval", _positive_number,
+                                    "a positive number of seconds", 1),
+        kafka=kafka_settings,
+        hdfs=hdfs_settings,
+        hive=hive_settings,
+        spark_streaming=spark_settings,
+        pipelines=pipelines,
+    )
+
+
+def _parse_pipeline(pipelines: "_Section", name: str, base: Path) -> PipelineConfig:
+    if not _PIPELINE_NAME.match(name):
+        raise ConfigError(f"{pipelines.file}: pipeline name '{name}' must be lowercase "
+                          "without spaces (e.g. flow_internals)")
+    p = pipelines.section(name, required=True)
+    p.allow("type", "collector_path", "local_staging", "supported_files", "process_opt",
+            "pkt_num", "pcap_split_staging", "parser")
+    kind = p.get("type", _choice(PIPELINE_TYPES), "one of " + ", ".join(PIPELINE_TYPES))
+    collector_path = _resolve(base, p.get("collector_path", _non_empty_str, "a folder path"))
+    if Path(p.raw("collector_path")).is_absolute() and not collector_path.is_dir():
+        raise ConfigError(f"{p.file}: key '{p.key('collector_path')}': folder "
+                          f"'{collector_path}' does not exist")
+    split_staging = p.get("pcap_split_staging", _non_empty_str, "a folder path", None)
+    return PipelineConfig(
+        name=name,
+        type=kind,
+        collector_path=collector_path,
+        local_staging=_resolve(base, p.get("local_staging", _non_empty_str, "a folder path")),
+        supported_files=p.get("supported_files", _str_list, "a list of file name prefixes or suffixes",
+                              DEFAULT_SUPPORTED_FILES[kind]),
+        process_opt=p.get("process_opt", _str, "a string of decoder options", ""),
+        pkt_num=p.get("pkt_num", _positive_int, "a positive integer",
+                      650000 if kind == "dns" else None),
+        pcap_split_staging=_resolve(base, split_staging) if split_staging else None,
+        parser=p.get("parser", _non_empty_str, "a parser name", "bluecoat.py" if kind == "proxy" else None),
+    )
+
+
+def _resolve(base: Path, value: str) -> Path:
+    p = Path(os.path.expanduser(value))
+    return p if p.is_absolute() else (base / p).resolve()
+
+
+class _Invalid(Exception):
+    """Raised by converters: the value does not fit."""
+
+
+class _Section:
+    """One JSON object of the configuration, with the dotted key prefix used in messages."""
+
+    _MISSING = object()
+
+    def __init__(self, data: Any, prefix: str, file: Path):
+        if not isinstance(data, dict):
+            where = f"key '{prefix}'" if prefix else "the top level"
+            raise ConfigError(f"{file}: {where}: expected a JSON object, got {_describe(data)}")
+        self.data, self.prefix, self.file = data, prefix, file
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}.{name}" if self.prefix else name
+
+    def keys(self) -> list[str]:
+        return list(self.data)
+
+    def raw(self, name: str) -> Any:
+        return self.data.get(name)
+
+    def error(self, name: str, expected: str, value: Any) -> ConfigError:
+        return ConfigError(f"{self.file}: key '{self.key(name)}': expected {expected}, "
+                           f"got {_describe(value)}")
+
+    def allow(self, *names: str) -> None:
+        unknown = [k for k in self.data if k not in names]
+        if unknown:
+            raise ConfigError(f"{self.file}: unknown key '{self.key(unknown[0])}' "
+                              f"(known here: {', '.join(names)})")
+
+    def section(self, name: str, required: bool) -> "_Section":
+        if name not in self.data:
+            if required:
+                raise ConfigError(f"{self.file}: missing required key '{self.key(name)}'")
+            return _Section({}, self.key(name), self.file)
+        return _Section(self.data[name], self.key(name), self.file)
+
+    def get(self, name: str, convert: Callable[[Any], Any], expected: str,
+            default: Any = _MISSING) -> Any:
+        if name not in self.data:
+            if default is self._MISSING:
+                raise ConfigError(f"{self.file}: missing required key '{self.key(name)}'")
+            return default
+        value = self.data[name]
+        try:
+            return convert(value)
+        except _Invalid:
+            raise self.error(name, expected, value) from None
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return "an object" if isinstance(value, dict) else "a list"
+    return json.dumps(value)
+
+
+# --------------------------------------------------------------------------- converters
+
+def _str(v: Any) -> str:
+    if not isinstance(v, str):
+        raise _Invalid
+    return v
+
+
+def _non_empty_str(v: Any) -> str:
+    if not isinstance(v, str) or not v.strip():
+        raise _Invalid
+    return v.strip()
+
+
+def _int(v: Any) -> int:
+    """Integers, or strings holding one (the seed writes "650000" and "9092")."""
+    if isinstance(v, bool):
+        raise _Invalid
+    if isinstance(v, int):
+        return v
+    if isinstance(v, str) and re.fullmatch(r"\s*-?\d+\s*", v):
+        return int(v)
+    raise _Invalid
+
+
+def _positive_int(v: Any) -> int:
+    n = _int(v)
+    if n <= 0:
+        raise _Invalid
+    return n
+
+
+def _positive_number(v: Any) -> float:
+    if isinstance(v, bool):
+        raise _Invalid
+    if isinstance(v, str):
+        try:
+            v = float(v)
+        except ValueError:
+            raise _Invalid from None
+    if not isinstance(v, (int, float)) or v <= 0:
+        raise _Invalid
+    return v
+
+
+def _port(v: Any) -> int:
+    n = _int(v)
+    if not 1 <= n <= 65535:
+        raise _Invalid
+    return n
+
+
+def _memory(v: Any) -> str:
+    if isinstance(v, str) and re.fullmatch(r"\d+[kKmMgGtT]?", v.strip()):
+        return v.strip()
+    raise _Invalid
+
+
+def _identifier(v: Any) -> str:
+    if isinstance(v, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", v):
+        return v.lower()
+    raise _Invalid
+
+
+def _url(v: Any) -> str:
+    if isinstance(v, str) and re.fullmatch(r"https?://[^\s/]+(/.*)?", v.strip()):
+        return v.strip().rstrip("/")
+    raise _Invalid
+
+
+def _hdfs_uri(v: Any) -> str:
+    if isinstance(v, str) and re.fullmatch(r"(hdfs|viewfs)://[^\s/]+", v.strip().rstrip("/")):
+        return v.strip().rstrip("/")
+    raise _Invalid
+
+
+def _thrift_uris(v: Any) -> tuple[str, ...]:
+    items = v.split(",") if isinstance(v, str) else v
+    if not isinstance(items, list) and not isinstance(items, tuple):
+        raise _Invalid
+    uris = tuple(i.strip() for i in items if isinstance(i, str) and i.strip())
+    if not uris or len(uris) != len(items) or not all(
+            re.fullmatch(r"thrift://[^\s:/]+:\d+", u) for u in uris):
+        raise _Invalid
+    return uris
+
+
+def _str_list(v: Any) -> tuple[str, ...]:
+    if isinstance(v, str) and v:
+        return (v,)
+    if isinstance(v, list) and v and all(isinstance(i, str) and i for i in v):
+        return tuple(v)
+    raise _Invalid
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[Any], str]:
+    def convert(v: Any) -> str:
+        if v not in options:
+            raise _Invalid
+        return v
+    return convert

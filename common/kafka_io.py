@@ -1,0 +1,216 @@
+"""Kafka plumbing: topics through the Admin API, a producer whose sends are confirmed
+(acks=all) before the caller goes on, and a consumer bound to exactly one partition that
+commits by hand and resumes from its committed offset (group = topic)."""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from common.config import KafkaSettings
+from common.errors import ConfigError, KafkaError
+
+log = logging.getLogger(__name__)
+
+_TOPIC_NAME = re.compile(r"^[A-Za-z0-9._\-]{1,249}$")
+SEND_TIMEOUT_S = 60
+_REQUEST_TIMEOUT_MS = 30000
+
+
+def default_topic_name(pipeline: str, now: datetime | None = None) -> str:
+    now = now or datetime.now()
+    return f"SPOT-INGEST-{pipeline}_{now:%H_%M_%S_%f}"
+
+
+def check_topic_name(name: str) -> str:
+    if not _TOPIC_NAME.match(name) or name in (".", ".."):
+        raise ConfigError(f"invalid topic name '{name}': use 1-249 characters among "
+                          "letters, digits, '.', '_' and '-'")
+    return name
+
+
+def _unreachable(kafka: KafkaSettings, exc: Exception) -> KafkaError:
+    return KafkaError(f"cannot reach Kafka at {kafka.bootstrap}: {type(exc).__name__}: {exc}")
+
+
+def _admin(kafka: KafkaSettings):
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError as ClientError
+
+    try:
+        return KafkaAdminClient(bootstrap_servers=kafka.bootstrap, client_id="spot-ingest-admin",
+                                request_timeout_ms=_REQUEST_TIMEOUT_MS)
+    except ClientError as exc:
+        raise _unreachable(kafka, exc) from None
+
+
+def topic_partitions(kafka: KafkaSettings, topic: str) -> int | None:
+    """Number of partitions of topic, None when it does not exist."""
+    admin = _admin(kafka)
+    try:
+        return _partition_count(admin, topic)
+    finally:
+        admin.close()
+
+
+def _partition_count(admin, topic: str) -> int | None:
+    from kafka.errors import KafkaError as ClientError
+
+    try:
+        described = admin.describe_topics([topic])
+    except ClientError as exc:
+        if type(exc).__name__ == "UnknownTopicOrPartitionError":
+            return None
+        raise KafkaError(f"cannot describe topic '{topic}': {exc}") from None
+    for entry in described:
+        if entry.get("topic") == topic and entry.get("error_code", 0) == 0:
+            return len(entry.get("partitions") or [])
+    return None
+
+
+def ensure_topic(kafka: KafkaSettings, topic: str, partitions: int) -> bool:
+    """Creates topic with `partitions` partitions. An existing topic with at least that many is
+    reused; one with fewer is an error. Returns True when the topic was created."""
+    from kafka.admin import NewTopic
+    from kafka.errors import KafkaError as ClientError, TopicAlreadyExistsError
+
+    check_topic_name(topic)
+    admin = _admin(kafka)
+    try:
+        existing = _partition_count(admin, topic)
+        if existing is None:
+            try:
+                admin.create_topics([NewTopic(topic, partitions, kafka.replication_factor)],
+                                    timeout_ms=_REQUEST_TIMEOUT_MS)
+                _wait_for_leaders(admin, topic, partitions)
+                return True
+            except TopicAlreadyExistsError:
+                existing = _partition_count(admin, topic)  # created concurrently
+            except ClientError as exc:
+                raise KafkaError(f"cannot create topic '{topic}' with {partitions} partitions "
+                                 f"(replication factor {kafka.replication_factor}): {exc}") from None
+        if existing is None or existing < partitions:
+            raise KafkaError(f"topic '{topic}' has {existing or 0} partitions but {partitions} "
+                             f"workers need {partitions}: use another topic name or fewer workers")
+        return False
+    finally:
+        admin.close()
+
+
+def _wait_for_leaders(admin, topic: str, partitions: int, attempts: int = 50) -> None:
+    import time
+
+    for _ in range(attempts):
+        described = admin.describe_topics([topic])
+        parts = [p for e in described if e.get("topic") == topic for p in e.get("partitions") or []]
+        if len(parts) >= partitions and all(p.get("leader", -1) >= 0 for p in parts):
+            return
+        time.sleep(0.1)
+    raise KafkaError(f"topic '{topic}' was created but its partitions have no leader yet")
+
+
+def delete_topic(kafka: KafkaSettings, topic: str) -> None:
+    admin = _admin(kafka)
+    try:
+        admin.delete_topics([topic], timeout_ms=_REQUEST_TIMEOUT_MS)
+    finally:
+        admin.close()
+
+
+class Publisher:
+    """Sends messages to chosen partitions; send() returns only once the broker has
+    acknowledged the message on all in-sync replicas (acks=all)."""
+
+    def __init__(self, kafka: KafkaSettings, topic: str):
+        from kafka import KafkaProducer
+        from kafka.errors import KafkaError as ClientError
+
+        self.kafka, self.topic = kafka, topic
+        try:
+            self._producer = KafkaProducer(
+                bootstrap_servers=kafka.bootstrap, client_id="spot-ingest-publisher",
+                acks="all", retries=5, linger_ms=0,
+                max_request_size=kafka.message_size + 4096,
+                request_timeout_ms=_REQUEST_TIMEOUT_MS,
+            )
+        except ClientError as exc:
+            raise _unreachable(kafka, exc) from None
+
+    def send(self, value: bytes, partition: int, key: bytes | None = None) -> int:
+        """Blocks until acknowledged; returns the message's offset."""
+        from kafka.errors import KafkaError as ClientError
+
+        try:
+            future = self._producer.send(self.topic, value=value, key=key, partition=partition)
+            return future.get(timeout=SEND_TIMEOUT_S).offset
+        except ClientError as exc:
+            raise KafkaError(f"send to {self.topic}[{partition}] not acknowledged: "
+                             f"{type(exc).__name__}: {exc}") from None
+
+    def close(self) -> None:
+        self._producer.close(timeout=10)
+
+
+@dataclass(frozen=True)
+class Message:
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+
+
+class PartitionConsumer:
+    """Reads exactly one partition of topic, by manual assignment; group = topic; starts from
+    the committed offset (the earliest one when nothing was committed); commits by hand."""
+
+    def __init__(self, kafka: KafkaSettings, topic: str, partition: int):
+        from kafka import KafkaConsumer, TopicPartition
+        from kafka.errors import KafkaError as ClientError
+
+        self.topic, self.partition = topic, partition
+        self._tp = TopicPartition(topic, partition)
+        try:
+            self._consumer = KafkaConsumer(
+                bootstrap_servers=kafka.bootstrap, client_id=f"spot-ingest-worker-{partition}",
+                group_id=topic, enable_auto_commit=False, auto_offset_reset="earliest",
+                max_partition_fetch_bytes=max(kafka.message_size + 4096, 1048576),
+                fetch_max_bytes=max(kafka.message_size + 4096, 52428800),
+                request_timeout_ms=_REQUEST_TIMEOUT_MS + 5000,
+            )
+        except ClientError as exc:
+            raise _unreachable(kafka, exc) from None
+        available = self._consumer.partitions_for_topic(topic)
+        if not available:
+            self._consumer.close()
+            raise KafkaError(f"topic '{topic}' does not exist on {kafka.bootstrap}")
+        if partition not in available:
+            self._consumer.close()
+            raise KafkaError(f"topic '{topic}' has no partition {partition} "
+                             f"(partitions 0-{max(available)})")
+        self._consumer.assign([self._tp])
+
+    def poll(self, timeout_ms: int = 1000, max_records: int | None = None) -> list[Message]:
+        batches = self._consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
+        return [Message(r.partition, r.offset, r.key, r.value)
+                for r in batches.get(self._tp, [])]
+
+    def seek(self, offset: int) -> None:
+        self._consumer.seek(self._tp, offset)
+
+    def commit(self, offset: int) -> None:
+        """Records that every message up to and including `offset` is done."""
+        from kafka.errors import KafkaError as ClientError
+        from kafka.structs import OffsetAndMetadata
+
+        try:
+            self._consumer.commit({self._tp: OffsetAndMetadata(offset + 1, "", -1)})
+        except ClientError as exc:
+            raise KafkaError(f"commit of {self.topic}[{self.partition}]@{offset} failed: "
+                             f"{exc}") from None
+
+    def committed(self) -> int | None:
+        return self._consumer.committed(self._tp)
+
+    def close(self) -> None:
+        self._consumer.close(autocommit=False)

@@ -1,0 +1,60 @@
+"""Storage layout under hdfs_app_path (SPEC.md): where binaries, table data and scratch go."""
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+from datetime import datetime
+
+from common.schemas import TableSchema
+
+SOURCES = ("flow", "dns", "proxy")
+SUBFOLDERS = ("binary", "hive", "stage")
+
+
+@dataclass(frozen=True, order=True)
+class HourPartition:
+    """One y/m/d/h partition of a table."""
+
+    y: int
+    m: int
+    d: int
+    h: int
+
+    @classmethod
+    def of(cls, when: datetime) -> "HourPartition":
+        return cls(when.year, when.month, when.day, when.hour)
+
+    def folder(self) -> str:
+        """Zero-padded folder, the path Spot's models read without the metastore."""
+        return f"y={self.y:04d}/m={self.m:02d}/d={self.d:02d}/h={self.h:02d}"
+
+    def values(self, table: TableSchema) -> list[str]:
+        """Values registered in the metastore: integers for flow and dns, padded strings for proxy."""
+        if table.partitions_are_strings:
+            return [f"{self.y:04d}", f"{self.m:02d}", f"{self.d:02d}", f"{self.h:02d}"]
+        return [str(self.y), str(self.m), str(self.d), str(self.h)]
+
+
+def source_root(app_path: str, source: str) -> str:
+    return posixpath.join(app_path, source)
+
+
+def table_root(app_path: str, source: str) -> str:
+    return posixpath.join(app_path, source, "hive")
+
+
+def stage_root(app_path: str, source: str) -> str:
+    return posixpath.join(app_path, source, "stage")
+
+
+def binary_dir(app_path: str, source: str, when: datetime) -> str:
+    return posixpath.join(app_path, source, "binary", when.strftime("%Y%m%d"), when.strftime("%H"))
+
+
+def partition_dir(app_path: str, source: str, part: HourPartition) -> str:
+    return posixpath.join(table_root(app_path, source), part.folder())
+
+
+def setup_folders(app_path: str) -> list[str]:
+    """Every folder spot_setup creates: <app>/{flow,dns,proxy}/{binary,hive,stage}."""
+    return [posixpath.join(app_path, s, sub) for s in SOURCES for sub in SUBFOLDERS]

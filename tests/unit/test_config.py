@@ -1,0 +1,234 @@
+"""Configuration validation: every error is one exact line naming file, key and expectation."""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from common.config import (DEFAULT_CONFIG, HiveSettings, load_config, parse_config,
+                           resolve_config_path)
+from common.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+
+VALID = {
+    "dbname": "spot",
+    "hdfs_app_path": "store",
+    "collector_processes": 2,
+    "ingestion_interval": 1,
+    "kafka": {"kafka_server": "127.0.0.1", "kafka_port": "9092",
+              "zookeper_server": "zk", "zookeper_port": "2181", "message_size": 900000},
+    "pipelines": {
+        "flow_internals": {"type": "flow", "collector_path": "collector/flow",
+                           "local_staging": "/tmp/"},
+        "dns_server_1": {"type": "dns", "collector_path": "collector/dns",
+                         "local_staging": "staging", "pkt_num": "650000",
+                         "pcap_split_staging": "/tmp"},
+    },
+}
+
+
+def write(tmp_path: Path, data, name: str = "conf.json") -> Path:
+    path = tmp_path / name
+    path.write_text(data if isinstance(data, str) else json.dumps(data, indent=2))
+    return path
+
+
+def error_of(tmp_path: Path, data) -> str:
+    path = write(tmp_path, data)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert "\n" not in message
+    return message.replace(str(path), "CONF")
+
+
+def variant(**changes):
+    data = copy.deepcopy(VALID)
+    for dotted, value in changes.items():
+        keys = dotted.split("__")
+        target = data
+        for k in keys[:-1]:
+            target = target[k]
+        if value is DELETE:
+            del target[keys[-1]]
+        else:
+            target[keys[-1]] = value
+    return data
+
+
+DELETE = object()
+
+
+def test_valid_configuration_loads_with_defaults_and_resolved_paths(tmp_path):
+    config = load_config(write(tmp_path, VALID))
+    assert config.dbname == "spot"
+    assert config.hdfs_app_path == str(tmp_path / "store")
+    assert config.kafka.bootstrap == "127.0.0.1:9092"
+    assert config.kafka.replication_factor == 1
+    assert config.hdfs.enabled is False
+    assert config.hive == HiveSettings(("thrift://127.0.0.1:9083",))
+    flow = config.pipeline("flow_internals")
+    assert flow.collector_path == tmp_path / "collector" / "flow"
+    assert flow.local_staging == Path("/tmp")
+    assert flow.supported_files == ("nfcapd.",)
+    dns = config.pipeline("dns_server_1")
+    assert dns.pkt_num == 650000
+    assert dns.supported_files == (".pcap",)
+    assert dns.local_staging == tmp_path / "staging"
+
+
+def test_unreadable_file(tmp_path):
+    missing = tmp_path / "nope.json"
+    with pytest.raises(ConfigError) as info:
+        load_config(missing)
+    assert str(info.value) == f"{missing}: cannot read configuration: No such file or directory"
+
+
+def test_invalid_json_gives_line_and_column(tmp_path):
+    text = '{\n  "dbname": "spot",\n  "kafka": {\n}'
+    assert error_of(tmp_path, text) == \
+        "CONF: invalid JSON at line 4 column 2: Expecting ',' delimiter"
+
+
+def test_top_level_must_be_an_object(tmp_path):
+    assert error_of(tmp_path, "[1, 2]") == \
+        "CONF: the top level: expected a JSON object, got a list"
+
+
+@pytest.mark.parametrize("key", ["dbname", "hdfs_app_path", "collector_processes", "kafka",
+                                 "pipelines"])
+def test_missing_required_top_level_key(tmp_path, key):
+    assert error_of(tmp_path, variant(**{key: DELETE})) == f"CONF: missing required key '{key}'"
+
+
+def test_missing_required_nested_key(tmp_path):
+    assert error_of(tmp_path, variant(kafka__kafka_server=DELETE)) == \
+        "CONF: missing required key 'kafka.kafka_server'"
+    assert error_of(tmp_path, variant(pipelines__flow_internals__local_staging=DELETE)) == \
+        "CONF: missing required key 'pipelines.flow_internals.local_staging'"
+
+
+def test_wrong_types(tmp_path):
+    assert error_of(tmp_path, variant(collector_processes="many")) == \
+        "CONF: key 'collector_processes': expected a positive integer, got \"many\""
+    assert error_of(tmp_path, variant(kafka__kafka_port=True)) == \
+        "CONF: key 'kafka.kafka_port': expected a port number (1-65535), got true"
+    assert error_of(tmp_path, variant(kafka="localhost:9092")) == \
+        "CONF: key 'kafka': expected a JSON object, got \"localhost:9092\""
+    assert error_of(tmp_path, variant(pipelines__flow_internals__supported_files=[1])) == \
+        "CONF: key 'pipelines.flow_internals.supported_files': expected a list of file name " \
+        "prefixes or suffixes, got a list"
+    assert error_of(tmp_path, variant(dbname="spot db")) == \
+        "CONF: key 'dbname': expected a Hive database name (letters, digits, _), got \"spot db\""
+
+
+def test_unknown_pipeline_type(tmp_path):
+    assert error_of(tmp_path, variant(pipelines__flow_internals__type="netflow")) == \
+        "CONF: key 'pipelines.flow_internals.type': expected one of flow, dns, proxy, " \
+        "got \"netflow\""
+
+
+def test_unknown_key_is_rejected(tmp_path):
+    assert error_of(tmp_path, variant(pipelines__flow_internals__colector_path="x")) == \
+        "CONF: unknown key 'pipelines.flow_internals.colector_path' (known here: type, " \
+        "collector_path, local_staging, supported_files, process_opt, pkt_num, " \
+        "pcap_split_staging, parser)"
+
+
+def test_pipeline_name_must_be_lowercase_without_spaces(tmp_path):
+    data = variant()
+    data["pipelines"]["Flow Internals"] = data["pipelines"].pop("flow_internals")
+    assert error_of(tmp_path, data) == \
+        "CONF: pipeline name 'Flow Internals' must be lowercase without spaces " \
+        "(e.g. flow_internals)"
+
+
+def test_pipeline_not_in_file_lists_configured_ones(tmp_path):
+    path = write(tmp_path, VALID)
+    config = load_config(path)
+    with pytest.raises(ConfigError) as info:
+        config.pipeline("flow_externals")
+    assert str(info.value) == f"{path}: no pipeline 'flow_externals' in 'pipelines' " \
+                              "(configured: dns_server_1, flow_internals)"
+
+
+@pytest.mark.parametrize("value, shown", [(0, "0"), (-3, "-3")])
+def test_non_positive_worker_counts(tmp_path, value, shown):
+    assert error_of(tmp_path, variant(collector_processes=value)) == \
+        f"CONF: key 'collector_processes': expected a positive integer, got {shown}"
+
+
+def test_absolute_collector_path_must_exist(tmp_path):
+    assert error_of(tmp_path, variant(pipelines__flow_internals__collector_path="/nonexistent/flows")) == \
+        "CONF: key 'pipelines.flow_internals.collector_path': folder '/nonexistent/flows' " \
+        "does not exist"
+
+
+def test_relative_collector_path_is_resolved_not_required(tmp_path):
+    config = load_config(write(tmp_path, VALID))
+    assert not config.pipeline("flow_internals").collector_path.exists()
+
+
+def test_zookeeper_keys_are_accepted_and_ignored(tmp_path):
+    config = load_config(write(tmp_path, variant(kafka__zookeper_server=DELETE,
+                                                 kafka__zookeper_port=DELETE)))
+    assert config.kafka.port == 9092
+
+
+def test_hdfs_backend_requires_absolute_app_path(tmp_path):
+    data = variant(hdfs={"namenode_url": "http://127.0.0.1:9870", "user": "spot"})
+    assert error_of(tmp_path, data) == \
+        "CONF: key 'hdfs_app_path': expected an absolute HDFS path when hdfs.namenode_url is " \
+        "set, got \"store\""
+    data["hdfs_app_path"] = "/user/spot"
+    config = load_config(write(tmp_path, data))
+    assert config.hdfs_app_path == "/user/spot"
+    assert config.hdfs.filesystem_uri == "hdfs://127.0.0.1:8020"
+    assert config.hdfs.user == "spot"
+
+
+def test_metastore_uris_list_and_bad_value(tmp_path):
+    config = load_config(write(tmp_path, variant(hive={"metastore_uris": "thrift://a:9083,thrift://b:9083"})))
+    assert config.hive.metastore_uris == ("thrift://a:9083", "thrift://b:9083")
+    assert error_of(tmp_path, variant(hive={"metastore_uris": "http://a:9083"})) == \
+        "CONF: key 'hive.metastore_uris': expected thrift://host:port (a string, " \
+        "comma-separated, or a list), got \"http://a:9083\""
+
+
+def test_replication_factor_must_be_positive(tmp_path):
+    assert error_of(tmp_path, variant(kafka__replication_factor=0)) == \
+        "CONF: key 'kafka.replication_factor': expected a positive integer, got 0"
+
+
+def test_config_path_resolution(monkeypatch):
+    monkeypatch.delenv("SPOT_INGEST_CONF", raising=False)
+    assert resolve_config_path(None) == DEFAULT_CONFIG
+    monkeypatch.setenv("SPOT_INGEST_CONF", "/etc/spot/ingest.json")
+    assert resolve_config_path(None) == Path("/etc/spot/ingest.json")
+    assert resolve_config_path("mine.json") == Path("mine.json")
+
+
+def test_shipped_configuration_is_valid():
+    config = parse_config(json.loads((REPO / "ingest_conf.json").read_text()),
+                          REPO / "ingest_conf.json")
+    assert sorted(config.pipelines) == ["dns_server_1", "flow_externals", "flow_internals",
+                                        "proxy_bluecoat"]
+    assert {p.type for p in config.pipelines.values()} == {"flow", "dns", "proxy"}
+    assert config.hdfs_app_path == str(REPO / "var" / "spot")
+
+
+def test_entry_point_reports_bad_config_in_one_line_exit_1(tmp_path):
+    bad = write(tmp_path, variant(pipelines__flow_internals__type="netflow"))
+    proc = subprocess.run([sys.executable, str(REPO / "spot_setup.py"), "-c", str(bad)],
+                          capture_output=True, text=True, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    assert proc.stderr == (f"error: {bad}: key 'pipelines.flow_internals.type': expected one of "
+                           "flow, dns, proxy, got \"netflow\"\n")
