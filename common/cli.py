@@ -54,6 +54,8 @@ def setup_logging(level: int = logging.INFO) -> None:
     logging.basicConfig(level=level, format=LOG_FORMAT, stream=sys.stderr)
     for noisy in ("kafka", "hdfs", "urllib3", "py4j", "watchdog"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # thrift logs every failed connect as an error; the CatalogError says it once
+    logging.getLogger("thrift").setLevel(logging.CRITICAL)
 
 
 def run(main: Callable[[], int | None]) -> NoReturn:

@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._\-]{1,249}$")
 SEND_TIMEOUT_S = 60
 _REQUEST_TIMEOUT_MS = 30000
+_BOOTSTRAP_TIMEOUT_MS = 15000
 
 
 def default_topic_name(pipeline: str, now: datetime | None = None) -> str:
@@ -31,7 +32,8 @@ def check_topic_name(name: str) -> str:
 
 
 def _unreachable(kafka: KafkaSettings, exc: Exception) -> KafkaError:
-    return KafkaError(f"cannot reach Kafka at {kafka.bootstrap}: {type(exc).__name__}: {exc}")
+    detail = str(exc) or type(exc).__name__
+    return KafkaError(f"cannot reach Kafka at {kafka.bootstrap}: {detail}")
 
 
 def _admin(kafka: KafkaSettings):
@@ -40,7 +42,8 @@ def _admin(kafka: KafkaSettings):
 
     try:
         return KafkaAdminClient(bootstrap_servers=kafka.bootstrap, client_id="spot-ingest-admin",
-                                request_timeout_ms=_REQUEST_TIMEOUT_MS)
+                                request_timeout_ms=_REQUEST_TIMEOUT_MS,
+                                bootstrap_timeout_ms=_BOOTSTRAP_TIMEOUT_MS)
     except ClientError as exc:
         raise _unreachable(kafka, exc) from None
 
@@ -64,9 +67,13 @@ def _partition_count(admin, topic: str) -> int | None:
             return None
         raise KafkaError(f"cannot describe topic '{topic}': {exc}") from None
     for entry in described:
-        if entry.get("topic") == topic and entry.get("error_code", 0) == 0:
+        if _topic_of(entry) == topic and entry.get("error_code", 0) == 0:
             return len(entry.get("partitions") or [])
     return None
+
+
+def _topic_of(entry: dict) -> str | None:
+    return entry.get("name", entry.get("topic"))
 
 
 def ensure_topic(kafka: KafkaSettings, topic: str, partitions: int) -> bool:
@@ -103,8 +110,8 @@ def _wait_for_leaders(admin, topic: str, partitions: int, attempts: int = 50) ->
 
     for _ in range(attempts):
         described = admin.describe_topics([topic])
-        parts = [p for e in described if e.get("topic") == topic for p in e.get("partitions") or []]
-        if len(parts) >= partitions and all(p.get("leader", -1) >= 0 for p in parts):
+        parts = [p for e in described if _topic_of(e) == topic for p in e.get("partitions") or []]
+        if len(parts) >= partitions and all(p.get("leader_id", -1) >= 0 for p in parts):
             return
         time.sleep(0.1)
     raise KafkaError(f"topic '{topic}' was created but its partitions have no leader yet")
@@ -130,7 +137,7 @@ class Publisher:
         try:
             self._producer = KafkaProducer(
                 bootstrap_servers=kafka.bootstrap, client_id="spot-ingest-publisher",
-                acks="all", retries=5, linger_ms=0,
+                acks="all", retries=5, linger_ms=0, bootstrap_timeout_ms=_BOOTSTRAP_TIMEOUT_MS,
                 max_request_size=kafka.message_size + 4096,
                 request_timeout_ms=_REQUEST_TIMEOUT_MS,
             )
@@ -177,6 +184,7 @@ class PartitionConsumer:
                 max_partition_fetch_bytes=max(kafka.message_size + 4096, 1048576),
                 fetch_max_bytes=max(kafka.message_size + 4096, 52428800),
                 request_timeout_ms=_REQUEST_TIMEOUT_MS + 5000,
+                bootstrap_timeout_ms=_BOOTSTRAP_TIMEOUT_MS,
             )
         except ClientError as exc:
             raise _unreachable(kafka, exc) from None

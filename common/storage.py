@@ -12,7 +12,6 @@ import posixpath
 import shutil
 import uuid
 from abc import ABC, abstractmethod
-from pathlib import Path
 
 from common.config import IngestConfig
 from common.errors import StorageError
@@ -104,7 +103,8 @@ class LocalStorage(Storage):
         return "local filesystem"
 
     def uri(self, path: str) -> str:
-        return Path(path).absolute().as_uri()
+        # Hadoop-style: no percent-encoding, so partition folders keep their '=' signs.
+        return "file://" + os.path.abspath(path)
 
     def _fail(self, op: str, path: str, exc: OSError) -> StorageError:
         return StorageError(f"{op} {path}: {exc.strerror or exc}")

@@ -1,0 +1,42 @@
+#!/usr/bin/env python3
+"""Master of one pipeline configuration: watches its collector folder and publishes every
+complete file to a Kafka topic with one partition per worker.
+
+    python master_collector.py -t flow_internals -w 4 [-id TOPIC] [-c CONF]
+"""
+from __future__ import annotations
+
+import signal
+
+from common.cli import (ArgumentParser, add_config_argument, config_from_args, positive_int,
+                        run, setup_logging)
+from common.kafka_io import check_topic_name, default_topic_name
+from common.master import Master
+
+
+def main() -> int:
+    parser = ArgumentParser(prog="master_collector.py", description=__doc__.splitlines()[0])
+    parser.add_argument("-t", "--type", required=True, metavar="PIPELINE",
+                        help="pipeline configuration name from ingest_conf.json")
+    parser.add_argument("-w", "--workers", required=True, type=positive_int,
+                        help="number of workers = partitions of the topic")
+    parser.add_argument("-id", "--topic", default=None, metavar="TOPIC",
+                        help="topic name (default SPOT-INGEST-<pipeline>_<HH_MM_SS_micro>)")
+    add_config_argument(parser)
+    args = parser.parse_args()
+    setup_logging()
+    config = config_from_args(args)
+    pipeline = config.pipeline(args.type)
+    topic = check_topic_name(args.topic) if args.topic else default_topic_name(pipeline.name)
+
+    master = Master(config, pipeline, args.workers, topic)
+    created = master.prepare()
+    print(f"topic {topic} ({'created' if created else 'reused'}, {args.workers} partitions)",
+          flush=True)
+    signal.signal(signal.SIGTERM, master.stop)
+    signal.signal(signal.SIGINT, master.stop)
+    return master.run()
+
+
+if __name__ == "__main__":
+    run(main)

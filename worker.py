@@ -1,0 +1,38 @@
+#!/usr/bin/env python3
+"""Worker bound to one partition of a pipeline's topic: decodes each file and loads its rows
+into the pipeline's Hive table.
+
+    python worker.py -t flow_internals -i 0 --topic TOPIC [-p N] [-c CONF]
+"""
+from __future__ import annotations
+
+import signal
+
+from common.cli import (ArgumentParser, add_config_argument, config_from_args,
+                        non_negative_int, positive_int, run, setup_logging)
+from common.kafka_io import check_topic_name
+from common.worker import Worker
+
+
+def main() -> int:
+    parser = ArgumentParser(prog="worker.py", description=__doc__.splitlines()[0])
+    parser.add_argument("-t", "--type", required=True, metavar="PIPELINE",
+                        help="pipeline configuration name from ingest_conf.json")
+    parser.add_argument("-i", "--id", required=True, type=non_negative_int, dest="worker_id",
+                        help="worker id = the partition it reads (starts at 0)")
+    parser.add_argument("--topic", "-top", required=True, help="topic printed by the master")
+    parser.add_argument("-p", "--parallel", type=positive_int, default=1,
+                        help="files decoded at once by this worker (default 1)")
+    add_config_argument(parser)
+    args = parser.parse_args()
+    setup_logging()
+    config = config_from_args(args)
+    pipeline = config.pipeline(args.type)
+    worker = Worker(config, pipeline, args.worker_id, check_topic_name(args.topic), args.parallel)
+    signal.signal(signal.SIGTERM, worker.stop)
+    signal.signal(signal.SIGINT, worker.stop)
+    return worker.run()
+
+
+if __name__ == "__main__":
+    run(main)
