@@ -8,7 +8,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import IO
+from typing import IO, Callable
 
 from common.errors import DecodeError
 
@@ -34,8 +34,8 @@ def decoder_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 def _failure(argv: Sequence[str], code: int, stderr: str) -> DecodeError:
     lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
-    reason = lines[-1] if lines else "no message"
-    return DecodeError(f"{os.path.basename(argv[0])} exited with {code}: {reason}")
+    reason = lines[0] if lines else "no message"
+    return DecodeError(f"{os.path.basename(argv[0])} failed (exit code {code}): {reason}")
 
 
 def run(argv: Sequence[str], env: Mapping[str, str] | None = None,
@@ -54,9 +54,12 @@ def run(argv: Sequence[str], env: Mapping[str, str] | None = None,
 
 
 @contextmanager
-def stream(argv: Sequence[str], env: Mapping[str, str] | None = None) -> Iterator[IO[bytes]]:
+def stream(argv: Sequence[str], env: Mapping[str, str] | None = None,
+           stderr_fails: Callable[[str], bool] | None = None) -> Iterator[IO[bytes]]:
     """Yields the program's stdout as a binary stream. On leaving, waits for the program and
     raises DecodeError when it failed, so a truncated output is never taken for a whole one.
+    A program that reports errors on stderr but exits 0 (nfdump 1.7 does, on corrupt files)
+    counts as failed when stderr_fails(stderr) says so.
     stderr goes to a temporary file, so a chatty program cannot block on a full pipe."""
     with tempfile.TemporaryFile() as err:
         try:
@@ -75,13 +78,16 @@ def stream(argv: Sequence[str], env: Mapping[str, str] | None = None) -> Iterato
                 proc.kill()
                 proc.wait()
                 raise
-            if code != 0:
-                err.seek(0)
-                raise _failure(argv, code, err.read()[-STDERR_KEEP:].decode("utf-8", "replace"))
+            _check(argv, code, err, stderr_fails)
             raise
         finally:
             proc.stdout.close()
-        code = proc.wait()
-        if code != 0:
-            err.seek(0)
-            raise _failure(argv, code, err.read()[-STDERR_KEEP:].decode("utf-8", "replace"))
+        _check(argv, proc.wait(), err, stderr_fails)
+
+
+def _check(argv: Sequence[str], code: int, err: IO[bytes],
+           stderr_fails: Callable[[str], bool] | None) -> None:
+    err.seek(0)
+    stderr = err.read()[:STDERR_KEEP].decode("utf-8", "replace")
+    if code != 0 or (stderr_fails is not None and stderr_fails(stderr)):
+        raise _failure(argv, code, stderr)

@@ -12,15 +12,22 @@ import importlib
 import json
 import os
 import posixpath
+import shutil
+import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
+import pyarrow as pa
+
 from common.config import IngestConfig, PipelineConfig
-from common.errors import SpotIngestError
+from common.errors import DecodeError, SpotIngestError
 from common.kafka_io import Message, Publisher
-from common.layout import binary_dir, source_root
+from common.layout import HourPartition, binary_dir, partition_dir, source_root
+from common.parquet_out import write_batches
+from common.schemas import TableSchema
 from common.storage import Storage
 from common.watcher import matches_supported
 
@@ -142,6 +149,88 @@ class Processor(ABC):
             raise BadMessage(f"message for pipeline '{msg.pipeline}', this worker runs "
                              f"'{self.pipeline.name}': {msg.path}")
         return msg
+
+
+@dataclass
+class Output:
+    """One Parquet file a decoder produces from a binary: its partition, its file name (derived
+    from the source, so reprocessing replaces it) and its rows, streamed."""
+    partition: HourPartition
+    file_name: str
+    batches: Iterable[pa.RecordBatch]
+
+
+class BinaryFileProcessor(Processor):
+    """Flow and DNS: fetch the stored binary, decode it into Parquet files in a private
+    staging folder, place them in their partitions, register the partitions, clean up.
+    A binary its decoder cannot read is moved to <src>/quarantine/<pipeline>/ with the reason."""
+
+    source: str
+    table: TableSchema
+
+    @abstractmethod
+    def decode(self, local: Path, name: str, workdir: Path) -> Iterator[Output]:
+        """The outputs of one binary; raises DecodeError when the binary is unreadable."""
+
+    def quarantine_dir(self) -> str:
+        return posixpath.join(source_root(self.config.hdfs_app_path, self.source), "quarantine",
+                              self.pipeline.name)
+
+    def process(self, message: Message) -> Processed:
+        msg = self.binary_message(message, self.source)
+        if not self.storage.exists(msg.path):
+            raise BadMessage(f"{msg.path} is no longer stored (quarantined or removed)")
+        workdir = Path(self.pipeline.local_staging) / \
+            f"{self.pipeline.name}-w{self.worker_id}-{uuid.uuid4().hex[:12]}"
+        workdir.mkdir(parents=True)
+        try:
+            local = workdir / "input" / msg.name
+            self.storage.download(msg.path, local)
+            try:
+                written = self._decode_all(local, msg.name, workdir)
+            except DecodeError as exc:
+                return Processed(msg.name, 0, quarantined=self._quarantine(msg, exc, workdir))
+            return self._place(msg.name, written)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def _decode_all(self, local: Path, name: str, workdir: Path) -> list[tuple[Output, Path, int]]:
+        """Every output is written locally before anything is placed: a binary that fails
+        half way places nothing."""
+        written = []
+        for output in self.decode(local, name, workdir):
+            path = workdir / output.file_name
+            rows = write_batches(output.batches, self.table.arrow_schema(), path)
+            written.append((output, path, rows))
+        return written
+
+    def _place(self, name: str, written: list[tuple[Output, Path, int]]) -> Processed:
+        app, placed, total = self.config.hdfs_app_path, [], 0
+        registered = set()
+        with self.catalog_factory() as catalog:
+            for output, path, rows in written:
+                folder = partition_dir(app, self.source, output.partition)
+                remote = posixpath.join(folder, output.file_name)
+                if rows == 0:
+                    self.storage.delete(remote)   # a re-run of a source that now holds no rows
+                    continue
+                self.storage.upload(path, remote)
+                if output.partition not in registered:
+                    catalog.add_partition(self.config.dbname, self.table, output.partition,
+                                          self.storage.uri(folder))
+                    registered.add(output.partition)
+                placed.append(remote)
+                total += rows
+        return Processed(name, total, tuple(placed))
+
+    def _quarantine(self, msg: FileMessage, exc: DecodeError, workdir: Path) -> str:
+        folder = self.quarantine_dir()
+        target = posixpath.join(folder, msg.name)
+        reason = workdir / "reason.txt"
+        reason.write_text(f"{msg.path}: {exc}\n")
+        self.storage.upload(reason, target + ".reason")
+        self.storage.rename(msg.path, target)
+        return target
 
 
 def load(kind: str, face: str):

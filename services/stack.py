@@ -1,0 +1,688 @@
+#!/usr/bin/env python3
+"""Runs the local single-machine stack on loopback: HDFS, Kafka and the Hive Metastore.
+
+    .venv/bin/python services/stack.py start    # idempotent; waits until every service is healthy
+    .venv/bin/python services/stack.py status   # exit 0 only when every service is healthy, else 3
+    .venv/bin/python services/stack.py stop     # SIGTERM (then SIGKILL after 30 s) our own pids
+
+Every service is a real JVM (nothing is mocked):
+
+    hdfs-namenode  Hadoop NameNode, RPC 127.0.0.1:8020, HTTP/WebHDFS 127.0.0.1:9870
+    hdfs-datanode  Hadoop DataNode, 127.0.0.1:9866 (data), :9864 (HTTP), :9867 (IPC)
+    kafka          Kafka 4 KRaft node (broker + controller), 127.0.0.1:9092 (controller :9093)
+    metastore      Hive Metastore 2.3 (the jars inside pyspark), thrift 127.0.0.1:9083, Derby DB
+
+Jars come from .cache/jars/{kafka,hadoop} (services/fetch-jars.sh) and from the pyspark package of
+the interpreter running this script. Config templates live in services/conf/ and are rendered into
+the state folder var/stack/ (git-ignored), which also holds the data, logs/<service>.log (stdout and
+stderr of the JVM) and pids/<service>.pid. Processes run detached and outlive this script.
+
+Only the standard library is needed to start and stop; the health checks speak the real protocols
+(WebHDFS/JMX over HTTP, Kafka through kafka-python, the metastore's thrift API through hmsclient).
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import getpass
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+CONF = ROOT / "services" / "conf"
+JARS = ROOT / ".cache" / "jars"
+STATE = ROOT / "var" / "stack"
+LOGS = STATE / "logs"
+PIDS = STATE / "pids"
+
+HOST = "127.0.0.1"
+START_TIMEOUT_S = 180.0
+STOP_TIMEOUT_S = 30.0
+CHECK_TIMEOUT_S = 3.0
+LOG_TAIL_LINES = 30
+
+# Every JVM carries these two markers: they tell our processes from foreign ones and from
+# unrelated processes that happen to reuse a pid.
+MARK_SERVICE = "-Dspot.stack.service="
+MARK_HOME = "-Dspot.stack.home="
+
+JVM_COMMON = ["-XX:+UseSerialGC", "-Djava.net.preferIPv4Stack=true", "-Djava.awt.headless=true"]
+# Java 17 closes the JDK internals that Hadoop 3.4 and Hive 2.3 reach into; without
+# java.lang opened, for example, every WebHDFS call fails inside JAXB with a 500.
+# (The same list Spark passes to its own JVMs.)
+JAVA17_OPENS = [
+    "-XX:+IgnoreUnrecognizedVMOptions",
+    *(f"--add-opens=java.base/{pkg}=ALL-UNNAMED" for pkg in (
+        "java.lang", "java.lang.invoke", "java.lang.reflect", "java.io", "java.net", "java.nio",
+        "java.util", "java.util.concurrent", "java.util.concurrent.atomic", "jdk.internal.ref",
+        "sun.nio.ch", "sun.nio.cs", "sun.security.action", "sun.util.calendar")),
+    "--add-opens=java.security.jgss/sun.security.krb5=ALL-UNNAMED",
+    "-Djdk.reflect.useDirectMethodHandle=false",
+    "-Dio.netty.tryReflectionSetAccessible=true",
+]
+
+
+class StackError(Exception):
+    """A failure with a message meant for the user (one line, plus an optional log tail)."""
+
+    def __init__(self, message: str, log: Path | None = None):
+        super().__init__(message)
+        self.log = log
+
+
+# ----------------------------------------------------------------------------------------------
+# small helpers
+
+def java_bin() -> str:
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "java").is_file():
+        return str(Path(home) / "bin" / "java")
+    found = shutil.which("java")
+    if not found:
+        raise StackError("no java found: install a Java 17 runtime or set JAVA_HOME")
+    return found
+
+
+def pyspark_jars() -> Path:
+    spec = importlib.util.find_spec("pyspark")  # locates the package without importing it
+    if spec is None or not spec.submodule_search_locations:
+        raise StackError(f"pyspark is not installed in {sys.executable} (run: make setup)")
+    jars = Path(list(spec.submodule_search_locations)[0]) / "jars"
+    if not any(jars.glob("hive-metastore-*.jar")):
+        raise StackError(f"no hive-metastore jar in {jars}")
+    return jars
+
+
+def jar_dir(component: str) -> Path:
+    path = JARS / component
+    if not (JARS / f"{component}.stamp").is_file() or not any(path.glob("*.jar")):
+        raise StackError(f"{component} jars missing in {path} (run: make jars)")
+    return path
+
+
+def render(template: Path, target: Path) -> Path:
+    """Copies a template from services/conf with its {{...}} placeholders filled in."""
+    text = template.read_text()
+    for key, value in {"STATE": str(STATE), "USER": getpass.getuser()}.items():
+        text = text.replace("{{%s}}" % key, value)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.is_file() or target.read_text() != text:
+        target.write_text(text)
+    return target
+
+
+def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 256 * 1024))
+            data = f.read().decode("utf-8", "replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(data.splitlines()[-lines:])
+
+
+def proc_cmdline(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    return [a.decode("utf-8", "replace") for a in raw.split(b"\0") if a]
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    try:  # a zombie nobody reaped yet is dead for our purposes
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def port_free(port: int) -> bool:
+    """True when 127.0.0.1:port can be bound (as the JVMs do, with SO_REUSEADDR)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def port_owner(port: int) -> int | None:
+    """Best effort (Linux): the pid listening on a TCP port, when this user can see it."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            cols = row.split()
+            if len(cols) > 9 and cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f"socket:[{cols[9]}]")
+    if not inodes:
+        return None
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            for fd in (proc / "fd").iterdir():
+                if os.readlink(fd) in inodes:
+                    return int(proc.name)
+        except OSError:
+            continue
+    return None
+
+
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def http_get(url: str) -> tuple[int, bytes]:
+    try:
+        with _NO_PROXY.open(url, timeout=CHECK_TIMEOUT_S) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def jmx(port: int, bean: str) -> dict:
+    status, body = http_get(f"http://{HOST}:{port}/jmx?qry={bean}")
+    if status != 200:
+        raise RuntimeError(f"JMX answered HTTP {status}")
+    beans = json.loads(body).get("beans") or []
+    if not beans:
+        raise RuntimeError(f"JMX has no bean {bean}")
+    return beans[0]
+
+
+# ----------------------------------------------------------------------------------------------
+# services
+
+class Service:
+    name = ""
+    address = ""
+    ports: tuple[int, ...] = ()
+    main_class = ""
+    log_name = ""
+
+    def __init__(self) -> None:
+        self.pid_file = PIDS / f"{self.name}.pid"
+        self.log = LOGS / f"{self.log_name or self.name}.log"
+        self.proc: subprocess.Popen | None = None
+
+    # -- to be provided by each service
+    def prepare(self) -> None:
+        """Renders the config (cheap, main thread)."""
+
+    def initialize(self) -> None:
+        """One-off work before the first start, e.g. formatting storage (may be slow)."""
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def cwd(self) -> Path:
+        return STATE
+
+    def check(self) -> str | None:
+        """None when healthy, else why not."""
+        raise NotImplementedError
+
+    # -- common machinery
+    def markers(self) -> list[str]:
+        return [f"{MARK_SERVICE}{self.name}", f"{MARK_HOME}{STATE}"]
+
+    def is_ours(self, pid: int) -> bool:
+        cmd = proc_cmdline(pid)
+        if cmd is None:  # no /proc: trust the pid file
+            return pid_alive(pid)
+        return all(m in cmd for m in self.markers()) and pid_alive(pid)
+
+    def live_pid(self) -> int | None:
+        """The pid from our pid file when that process is alive and ours, else None."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if self.is_ours(pid) else None
+
+    def healthy(self) -> tuple[bool, str]:
+        try:
+            why = self.check()
+        except Exception as e:  # any failure to get a protocol answer means "not answering"
+            why = f"{type(e).__name__}: {e}".strip()
+        return why is None, why or "ok"
+
+    def run_tool(self, argv: list[str], what: str) -> None:
+        """Runs a one-off JVM (e.g. a storage format), output appended to the service log."""
+        with open(self.log, "ab") as out:
+            out.write(f"==== {time.strftime('%Y-%m-%d %H:%M:%S')} {what}\n".encode())
+            out.flush()
+            rc = subprocess.run(argv, cwd=self.cwd(), stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT).returncode
+        if rc != 0:
+            raise StackError(f"{self.name}: {what} failed (exit {rc})", self.log)
+
+    def launch(self) -> int:
+        if self.log.exists():  # keep the previous run's log next to the new one
+            os.replace(self.log, self.log.with_suffix(".log.1"))
+        self.initialize()
+        with open(self.log, "ab") as out:
+            out.write(f"==== {time.strftime('%Y-%m-%d %H:%M:%S')} starting {self.name}\n".encode())
+            out.flush()
+            self.proc = subprocess.Popen(self.command(), cwd=self.cwd(), stdin=subprocess.DEVNULL,
+                                         stdout=out, stderr=subprocess.STDOUT,
+                                         start_new_session=True, env=self.env())
+        self.pid_file.write_text(f"{self.proc.pid}\n")
+        return self.proc.pid
+
+    def env(self) -> dict[str, str]:
+        return dict(os.environ)
+
+    def exited(self, pid: int) -> int | None:
+        """The exit code if the process died (None while it runs)."""
+        if self.proc is not None and self.proc.pid == pid:
+            return self.proc.poll()
+        return None if pid_alive(pid) else -1
+
+    def jvm(self, heap: str, classpath: list[str], *extra: str) -> list[str]:
+        return [java_bin(), f"-Xmx{heap}", *JVM_COMMON, f"-Djava.io.tmpdir={STATE / 'tmp'}",
+                *self.markers(), *extra, "-cp", os.pathsep.join(classpath)]
+
+
+class HdfsService(Service):
+    conf_dir = STATE / "hdfs" / "conf"
+
+    def prepare(self) -> None:
+        for f in ("core-site.xml", "hdfs-site.xml", "log4j.properties", "jul-logging.properties"):
+            render(CONF / "hadoop" / f, self.conf_dir / f)
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "HADOOP_CONF_DIR": str(self.conf_dir)}
+
+    def hadoop_jvm(self, heap: str) -> list[str]:
+        # The Maven jars lack the webapps/ folders of the binary tarball: services/conf/hadoop-webapps
+        # provides the (empty) ones HttpServer2 insists on.
+        classpath = [str(self.conf_dir), str(CONF / "hadoop-webapps"), f"{jar_dir('hadoop')}/*"]
+        return self.jvm(heap, classpath, *JAVA17_OPENS,
+                        f"-Dhadoop.log.dir={LOGS}", f"-Dhadoop.home.dir={STATE / 'hdfs'}",
+                        f"-Dlog4j.configuration=file:{self.conf_dir / 'log4j.properties'}",
+                        f"-Djava.util.logging.config.file={self.conf_dir / 'jul-logging.properties'}")
+
+
+class NameNode(HdfsService):
+    name = "hdfs-namenode"
+    address = "hdfs://127.0.0.1:8020, http://127.0.0.1:9870"
+    ports = (8020, 9870)
+    main_class = "org.apache.hadoop.hdfs.server.namenode.NameNode"
+
+    def initialize(self) -> None:
+        if (STATE / "hdfs" / "name" / "current" / "VERSION").is_file():
+            return
+        # A new namespace: DataNode storage from an earlier one would be refused.
+        shutil.rmtree(STATE / "hdfs" / "name", ignore_errors=True)
+        shutil.rmtree(STATE / "hdfs" / "data", ignore_errors=True)
+        self.run_tool([*self.hadoop_jvm("384m"), self.main_class, "-format", "-nonInteractive",
+                       "-force"], "formatting the NameNode")
+
+    def command(self) -> list[str]:
+        return [*self.hadoop_jvm("384m"), self.main_class]
+
+    def check(self) -> str | None:
+        info = jmx(9870, "Hadoop:service=NameNode,name=NameNodeInfo")
+        if info.get("Safemode"):
+            return f"in safe mode: {info['Safemode']}"
+        status, body = http_get(f"http://{HOST}:9870/webhdfs/v1/?op=GETFILESTATUS")
+        if status != 200:
+            return f"WebHDFS GETFILESTATUS answered HTTP {status}"
+        return None
+
+
+class DataNode(HdfsService):
+    name = "hdfs-datanode"
+    address = "127.0.0.1:9866, http://127.0.0.1:9864"
+    ports = (9866, 9864, 9867)
+    main_class = "org.apache.hadoop.hdfs.server.datanode.DataNode"
+
+    def command(self) -> list[str]:
+        return [*self.hadoop_jvm("256m"), self.main_class]
+
+    def check(self) -> str | None:
+        # The DataNode's own HTTP server (WebHDFS redirects land there) answers. Not DataNodeInfo:
+        # that bean throws (and logs a stack trace) until the DataNode has registered.
+        jmx(9864, "Hadoop:service=DataNode,name=JvmMetrics")
+        state = jmx(9870, "Hadoop:service=NameNode,name=FSNamesystemState")
+        if int(state.get("NumLiveDataNodes", 0)) < 1:
+            return "the NameNode sees no live DataNode yet"
+        if int(state.get("CapacityTotal", 0)) <= 0:
+            return "the DataNode has not reported its storage yet"
+        return None
+
+
+class Kafka(Service):
+    name = "kafka"
+    address = "127.0.0.1:9092 (controller 127.0.0.1:9093)"
+    ports = (9092, 9093)
+    main_class = "kafka.Kafka"
+    home = STATE / "kafka"
+
+    def prepare(self) -> None:
+        render(CONF / "kafka" / "server.properties", self.home / "server.properties")
+        render(CONF / "kafka" / "log4j2.properties", self.home / "log4j2.properties")
+
+    def classpath(self) -> list[str]:
+        jars = jar_dir("kafka")
+        names = [j.name for j in jars.glob("*.jar")]
+        # Kafka 4.1 pulls slf4j-api 1.7.x, which cannot see log4j-slf4j2-impl (an slf4j 2
+        # provider): Kafka would log nothing at all. When the jar set has that mismatch, put the
+        # slf4j-api 2.x that pyspark ships first (slf4j 2 serves 1.7 callers unchanged).
+        if (any(n.startswith("log4j-slf4j2-impl") for n in names)
+                and any(n.startswith("slf4j-api-1.") for n in names)):
+            try:
+                api2 = sorted(pyspark_jars().glob("slf4j-api-2.*.jar"))
+            except StackError:
+                api2 = []
+            return [str(j) for j in api2[-1:]] + [f"{jars}/*"]
+        return [f"{jars}/*"]
+
+    def kafka_jvm(self, heap: str) -> list[str]:
+        return self.jvm(heap, self.classpath(),
+                        f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}",
+                        f"-Dkafka.logs.dir={LOGS}")
+
+    def initialize(self) -> None:
+        data = self.home / "data"
+        if (data / "meta.properties").is_file():
+            return
+        shutil.rmtree(data, ignore_errors=True)
+        id_file = self.home / "cluster.id"
+        if not id_file.is_file():
+            id_file.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode())
+        cluster_id = id_file.read_text().strip()
+        self.run_tool([*self.kafka_jvm("256m"), "kafka.tools.StorageTool", "format",
+                       "-t", cluster_id, "-c", str(self.home / "server.properties")],
+                      "formatting the Kafka storage")
+
+    def command(self) -> list[str]:
+        return [*self.kafka_jvm("512m"), self.main_class, str(self.home / "server.properties")]
+
+    def check(self) -> str | None:
+        from kafka import KafkaAdminClient
+
+        admin = KafkaAdminClient(bootstrap_servers=f"{HOST}:9092", client_id="spot-stack-health",
+                                 request_timeout_ms=int(CHECK_TIMEOUT_S * 1000),
+                                 bootstrap_timeout_ms=int(CHECK_TIMEOUT_S * 1000),
+                                 connections_max_idle_ms=10_000)
+        try:
+            # A broker is listed only once it is registered and unfenced, which takes an
+            # active controller: then topics can be created.
+            cluster = admin.describe_cluster()
+        finally:
+            admin.close()
+        if not cluster.get("brokers"):
+            return "no broker registered yet"
+        return None
+
+
+class Metastore(Service):
+    name = "metastore"
+    address = "thrift://127.0.0.1:9083"
+    ports = (9083,)
+    main_class = "org.apache.hadoop.hive.metastore.HiveMetaStore"
+    home = STATE / "metastore"
+
+    def prepare(self) -> None:
+        render(CONF / "metastore" / "hive-site.xml", self.home / "conf" / "hive-site.xml")
+        render(CONF / "metastore" / "hive-log4j2.properties",
+               self.home / "conf" / "hive-log4j2.properties")
+        (self.home / "warehouse").mkdir(parents=True, exist_ok=True)
+
+    def cwd(self) -> Path:
+        return self.home  # Derby and Hive drop files into the working directory
+
+    def command(self) -> list[str]:
+        log4j = self.home / "conf" / "hive-log4j2.properties"
+        classpath = [str(self.home / "conf"), f"{pyspark_jars()}/*"]
+        return [*self.jvm("512m", classpath, *JAVA17_OPENS,
+                          f"-Dlog4j2.configurationFile={log4j}",
+                          f"-Dlog4j.configurationFile={log4j}",
+                          f"-Dderby.stream.error.file={LOGS / 'metastore-derby.log'}",
+                          f"-Dhive.log.dir={LOGS}"),
+                self.main_class, "-p", "9083"]
+
+    def check(self) -> str | None:
+        from hmsclient import hmsclient
+        from thrift.protocol import TBinaryProtocol
+        from thrift.transport import TSocket, TTransport
+
+        sock = TSocket.TSocket(HOST, 9083)
+        sock.setTimeout(CHECK_TIMEOUT_S * 1000)
+        client = hmsclient.HMSClient(
+            iprot=TBinaryProtocol.TBinaryProtocol(TTransport.TBufferedTransport(sock)))
+        client.open()
+        try:
+            databases = client.get_all_databases()
+        finally:
+            client.close()
+        if "default" not in databases:
+            return f"database 'default' missing (got {databases})"
+        return None
+
+
+def quiet_client_logs() -> None:
+    """Connection retries of the health checks are expected while services come up: the client
+    libraries must not print them (they would through logging's last-resort handler)."""
+    for name in ("kafka", "thrift", "hmsclient"):
+        log = logging.getLogger(name)
+        log.addHandler(logging.NullHandler())
+        log.propagate = False
+
+
+def services() -> list[Service]:
+    return [NameNode(), DataNode(), Kafka(), Metastore()]
+
+
+# ----------------------------------------------------------------------------------------------
+# commands
+
+def fail(message: str, log: Path | None = None) -> int:
+    print(f"stack: {message}", file=sys.stderr)
+    if log is not None:
+        print(f"---- last {LOG_TAIL_LINES} lines of {log}:", file=sys.stderr)
+        print(tail(log), file=sys.stderr)
+        print("----", file=sys.stderr)
+    return 1
+
+
+def cmd_start(quiet: bool) -> int:
+    say = (lambda *a: None) if quiet else print
+    for d in (STATE, LOGS, PIDS, STATE / "tmp"):
+        d.mkdir(parents=True, exist_ok=True)
+    all_services = services()
+
+    # What runs already? Healthy ones are left alone; ones still coming up are waited for.
+    to_start: list[Service] = []
+    to_wait: dict[str, tuple[Service, int, float]] = {}
+    live = {s.name: s.live_pid() for s in all_services}
+    with ThreadPoolExecutor(len(all_services)) as pool:
+        health = dict(zip(live, pool.map(
+            lambda s: s.healthy() if live[s.name] else (False, ""), all_services)))
+    for s in all_services:
+        pid = live[s.name]
+        if pid and health[s.name][0]:
+            say(f"{s.name}: already running (pid {pid})")
+        elif pid:
+            to_wait[s.name] = (s, pid, time.monotonic())
+        else:
+            s.pid_file.unlink(missing_ok=True)  # stale or absent
+            to_start.append(s)
+    if not to_start and not to_wait:
+        return 0
+
+    # Ports: a listener we did not start is an error; one of ours without a pid file is adopted.
+    for s in list(to_start):
+        for port in s.ports:
+            if port_free(port):
+                continue
+            owner = port_owner(port)
+            if owner and s.is_ours(owner):
+                s.pid_file.write_text(f"{owner}\n")
+                to_start.remove(s)
+                to_wait[s.name] = (s, owner, time.monotonic())
+                break
+            who = f" (pid {owner}: {' '.join((proc_cmdline(owner) or ['?'])[:1])})" if owner else ""
+            return fail(f"port {HOST}:{port} needed by {s.name} is already in use by another "
+                        f"process{who}; stop it or free the port")
+
+    try:
+        java_bin()
+        for s in to_start:
+            s.prepare()
+            s.command()  # resolves jars and pyspark early: clear errors before anything starts
+    except StackError as e:
+        return fail(str(e), e.log)
+
+    # Launch concurrently; the DataNode follows the NameNode (a first format resets its storage).
+    def launch_group(group: list[Service]) -> list[tuple[Service, int | StackError, float]]:
+        out = []
+        for s in group:
+            t0 = time.monotonic()
+            try:
+                out.append((s, s.launch(), t0))
+            except StackError as e:
+                out.append((s, e, t0))
+            except OSError as e:
+                out.append((s, StackError(f"{s.name}: cannot start: {e}", s.log), t0))
+        return out
+
+    hdfs = [s for s in to_start if isinstance(s, HdfsService)]
+    groups = [g for g in ([hdfs] + [[s] for s in to_start if s not in hdfs]) if g]
+    errors: list[StackError] = []
+    if groups:
+        with ThreadPoolExecutor(len(groups)) as pool:
+            for result in pool.map(launch_group, groups):
+                for s, pid_or_err, t0 in result:
+                    if isinstance(pid_or_err, StackError):
+                        errors.append(pid_or_err)
+                    else:
+                        to_wait[s.name] = (s, pid_or_err, t0)
+    if errors:
+        for e in errors[1:]:
+            fail(str(e), e.log)
+        return fail(str(errors[0]), errors[0].log)
+
+    # Wait until each one answers on its protocol, in dependency order for the output.
+    pending = [to_wait[s.name] for s in all_services if s.name in to_wait]
+    while pending:
+        for item in list(pending):
+            s, pid, t0 = item
+            code = s.exited(pid)
+            if code is not None:
+                s.pid_file.unlink(missing_ok=True)
+                return fail(f"{s.name} (pid {pid}) exited during start"
+                            + (f" with code {code}" if code >= 0 else ""), s.log)
+            ok, why = s.healthy()
+            if ok:
+                say(f"{s.name}: started (pid {pid}) in {time.monotonic() - t0:.1f} s")
+                pending.remove(item)
+            elif time.monotonic() - t0 > START_TIMEOUT_S:
+                return fail(f"{s.name} (pid {pid}) not healthy after {START_TIMEOUT_S:.0f} s "
+                            f"({why}); it is left running, see {s.log}", s.log)
+        if pending:
+            time.sleep(0.5)
+    return 0
+
+
+def cmd_status(quiet: bool) -> int:
+    all_services = services()
+    live = {s.name: s.live_pid() for s in all_services}
+    with ThreadPoolExecutor(len(all_services)) as pool:
+        health = list(pool.map(lambda s: s.healthy() if live[s.name] else (False, ""),
+                               all_services))
+    all_ok = True
+    for s, (ok, why) in zip(all_services, health):
+        pid = live[s.name]
+        state = "healthy" if ok else ("running, not answering" if pid else "stopped")
+        all_ok = all_ok and ok
+        if not quiet:
+            print(f"{s.name:<14} {state:<23} pid {pid or '-':<8} {s.address}")
+    return 0 if all_ok else 3
+
+
+def cmd_stop(quiet: bool) -> int:
+    say = (lambda *a: None) if quiet else print
+    running: list[tuple[Service, int]] = []
+    for s in reversed(services()):
+        pid = s.live_pid()
+        if pid:
+            running.append((s, pid))
+        else:
+            s.pid_file.unlink(missing_ok=True)
+    if not running:
+        say("stack: nothing running")
+        return 0
+    t0 = time.monotonic()
+    for s, pid in running:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    left = list(running)
+    while left and time.monotonic() - t0 < STOP_TIMEOUT_S:
+        for s, pid in list(left):
+            if not pid_alive(pid):
+                say(f"{s.name}: stopped (pid {pid}) in {time.monotonic() - t0:.1f} s")
+                s.pid_file.unlink(missing_ok=True)
+                left.remove((s, pid))
+        if left:
+            time.sleep(0.2)
+    for s, pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + 5
+        while pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        say(f"{s.name}: killed (pid {pid}), still running {STOP_TIMEOUT_S:.0f} s after SIGTERM")
+        s.pid_file.unlink(missing_ok=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=("start", "status", "stop"))
+    parser.add_argument("--quiet", action="store_true", help="print nothing (exit code only)")
+    args = parser.parse_args(argv)
+    quiet_client_logs()
+    command = {"start": cmd_start, "status": cmd_status, "stop": cmd_stop}[args.command]
+    try:
+        return command(args.quiet)
+    except StackError as e:
+        return fail(str(e), e.log)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""nfdump csv -> flow table rows, on literal nfdump 1.7 output."""
+from __future__ import annotations
+
+import io
+from datetime import datetime
+
+import pyarrow as pa
+import pytest
+
+from common.errors import DecodeError
+from common.plugin import RejectedFile
+from common.schemas import FLOW
+from pipelines.flow.collector import flow_file_time, is_in_progress
+from pipelines.flow.decode import csv_batches, header_names, nfdump_argv, nfdump_failed
+
+HEADER = (b"ts,te,td,sa,da,sp,dp,pr,flg,fwd,stos,ipkt,ibyt,opkt,obyt,in,out,sas,das,smk,dmk,"
+          b"dtos,dir,nh,nhb,svln,dvln,ismc,odmc,idmc,osmc,mpls1,mpls2,mpls3,mpls4,mpls5,mpls6,"
+          b"mpls7,mpls8,mpls9,mpls10,cl,sl,al,ra,eng,exid,tr")
+TAIL = (b",0.0.0.0,0.0.0.0,0,0,00:00:00:00:00:00,00:00:00:00:00:00,00:00:00:00:00:00,"
+        b"00:00:00:00:00:00,0-0-0,0-0-0,0-0-0,0-0-0,0-0-0,0-0-0,0-0-0,0-0-0,0-0-0,0-0-0,"
+        b"    0.000,    0.000,    0.000,")
+LINES = [
+    b"2016-01-04 09:00:00,2016-01-04 09:00:03,3.555,10.46.139.166,172.17.232.192,0,769,ICMP,"
+    b"........,0,16,4,336,0,0,1,2,0,64512,0,0,0,0" + TAIL + b"127.0.0.1,0/0,1,2016-01-04 09:59:22.794",
+    b"2016-01-04 09:00:01,2016-01-04 09:01:09,67.955,192.168.57.216,10.250.7.169,3389,20136,TCP,"
+    b"......S.,0,184,26,7748,3,120,2,1,64524,0,0,0,8,1" + TAIL + b"10.0.0.1,0/0,1,2016-01-04 10:00:00.000",
+]
+NAMES = header_names(HEADER)
+
+
+def rows(data: bytes, tz: str = "UTC") -> list[dict]:
+    batches = list(csv_batches(io.BytesIO(data), NAMES, tz))
+    assert all(b.schema == FLOW.arrow_schema() for b in batches)
+    return pa.Table.from_batches(batches, FLOW.arrow_schema()).to_pylist() if batches else []
+
+
+def test_mapping_of_every_column():
+    first, second = rows(b"\n".join(LINES) + b"\n")
+    assert first == {
+        "treceived": "2016-01-04 09:59:22", "unix_tstamp": 1451901562, "tryear": 2016,
+        "trmonth": 1, "trday": 4, "trhour": 9, "trminute": 59, "trsec": 22,
+        "tdur": pytest.approx(3.555), "sip": "10.46.139.166", "dip": "172.17.232.192",
+        "sport": 0, "dport": 769, "proto": "ICMP", "flag": "........", "fwd": 0, "stos": 16,
+        "ipkt": 4, "ibyt": 336, "opkt": 0, "obyt": 0, "input": 1, "output": 2, "sas": 0,
+        "das": 64512, "dtos": 0, "dir": 0, "rip": "127.0.0.1"}
+    assert (second["treceived"], second["unix_tstamp"], second["trhour"]) == \
+        ("2016-01-04 10:00:00", 1451901600, 10)
+    assert (second["opkt"], second["obyt"], second["dtos"], second["dir"], second["rip"]) == \
+        (3, 120, 8, 1, "10.0.0.1")
+
+
+def test_times_in_the_workers_time_zone():
+    """nfdump renders local time; unix_tstamp is that same instant."""
+    line = LINES[0].replace(b"2016-01-04 09:59:22.794", b"2016-01-04 04:59:22.794")
+    (row,) = rows(line + b"\n", tz="America/New_York")
+    assert row["treceived"] == "2016-01-04 04:59:22"
+    assert row["trhour"] == 4
+    assert row["unix_tstamp"] == 1451901562
+
+
+def test_no_matching_flows_is_zero_rows():
+    assert rows(b"No matching flows\n") == []
+    assert rows(b"") == []
+
+
+def test_header_must_carry_the_mapped_names():
+    with pytest.raises(DecodeError) as info:
+        header_names(b"ts,te,td,sa,da\n")
+    assert str(info.value).startswith("nfdump csv header lacks tr, sp, dp, pr, flg, fwd")
+
+
+def test_out_of_range_integer_fails_loudly():
+    bad = LINES[0].replace(b",0,769,ICMP,", b",0,99999999999,ICMP,")
+    with pytest.raises(DecodeError) as info:
+        rows(bad + b"\n")
+    assert str(info.value).startswith("column dport: Integer value 99999999999 not in range")
+
+
+def test_nfdump_argv_never_uses_a_shell():
+    assert nfdump_argv("/s/nfcapd.1", "-6 'proto tcp and port 80'") == [
+        "nfdump", "-r", "/s/nfcapd.1", "-q", "-o", "csv", "-6", "proto tcp and port 80"]
+    assert nfdump_argv("/s/x; rm -rf /", "") == ["nfdump", "-r", "/s/x; rm -rf /", "-q", "-o", "csv"]
+
+
+def test_nfdump_stderr_errors():
+    assert nfdump_failed("Open file 'x': bad magic: 0x4CB9\nGetNextFile() error in nfdump.c line 295")
+    assert nfdump_failed("Open file x: appendix offset error")
+    assert not nfdump_failed("")
+
+
+def test_file_names():
+    assert flow_file_time("nfcapd.201601040900") == datetime(2016, 1, 4, 9, 0)
+    assert flow_file_time("nfcapd.20160104091530") == datetime(2016, 1, 4, 9, 15, 30)
+    assert flow_file_time("nfcapd.201601040900+0100") == datetime(2016, 1, 4, 9, 0)
+    with pytest.raises(RejectedFile) as info:
+        flow_file_time("nfcapd.last")
+    assert str(info.value) == ("file name 'nfcapd.last' carries no time stamp: expected "
+                               "nfcapd.YYYYMMDDhhmm or nfcapd.YYYYMMDDhhmmss")
+    with pytest.raises(RejectedFile):
+        flow_file_time("nfcapd.201613400900")      # month 13
+    assert is_in_progress("nfcapd.current.4242")
+    assert not is_in_progress("nfcapd.201601040900")
