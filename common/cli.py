@@ -52,10 +52,12 @@ def config_from_args(args: argparse.Namespace) -> IngestConfig:
 
 def setup_logging(level: int = logging.INFO) -> None:
     logging.basicConfig(level=level, format=LOG_FORMAT, stream=sys.stderr)
-    for noisy in ("kafka", "hdfs", "urllib3", "py4j", "watchdog"):
+    for noisy in ("hdfs", "urllib3", "py4j", "watchdog"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    # thrift logs every failed connect as an error; the CatalogError says it once
-    logging.getLogger("thrift").setLevel(logging.CRITICAL)
+    # kafka-python logs a broker outage ten times a second and thrift every failed connect;
+    # our own error lines (send not acknowledged, commit failed, ...) say it once.
+    for chatty in ("kafka", "thrift"):
+        logging.getLogger(chatty).setLevel(logging.CRITICAL)
 
 
 def run(main: Callable[[], int | None]) -> NoReturn:

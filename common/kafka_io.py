@@ -171,7 +171,8 @@ class PartitionConsumer:
     """Reads exactly one partition of topic, by manual assignment; group = topic; starts from
     the committed offset (the earliest one when nothing was committed); commits by hand."""
 
-    def __init__(self, kafka: KafkaSettings, topic: str, partition: int):
+    def __init__(self, kafka: KafkaSettings, topic: str, partition: int,
+                 wait_for_topic_s: float = 0):
         from kafka import KafkaConsumer, TopicPartition
         from kafka.errors import KafkaError as ClientError
 
@@ -188,15 +189,29 @@ class PartitionConsumer:
             )
         except ClientError as exc:
             raise _unreachable(kafka, exc) from None
-        available = self._consumer.partitions_for_topic(topic)
+        available = self._wait_for_topic(topic, wait_for_topic_s)
         if not available:
             self._consumer.close()
-            raise KafkaError(f"topic '{topic}' does not exist on {kafka.bootstrap}")
+            raise KafkaError(f"topic '{topic}' does not exist on {kafka.bootstrap}"
+                             + (f" (waited {wait_for_topic_s:.0f} s)" if wait_for_topic_s else ""))
         if partition not in available:
             self._consumer.close()
             raise KafkaError(f"topic '{topic}' has no partition {partition} "
                              f"(partitions 0-{max(available)})")
         self._consumer.assign([self._tp])
+
+    def _wait_for_topic(self, topic: str, seconds: float) -> set[int] | None:
+        """A worker may start before its master has created the topic: wait a little."""
+        import time
+
+        deadline = time.monotonic() + seconds
+        while True:
+            available = self._consumer.partitions_for_topic(topic)
+            if available or time.monotonic() >= deadline:
+                return available
+            log.info("waiting for topic %s to be created", topic)
+            time.sleep(1)
+            self._consumer.topics()  # refreshes metadata
 
     def poll(self, timeout_ms: int = 1000, max_records: int | None = None) -> list[Message]:
         batches = self._consumer.poll(timeout_ms=timeout_ms, max_records=max_records)

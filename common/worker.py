@@ -19,6 +19,7 @@ from common.storage import open_storage
 log = logging.getLogger("spot.worker")
 
 RETRY_DELAYS = (2, 5, 15, 30, 60)
+TOPIC_WAIT_S = 60      # a worker started just before its master waits for the topic
 
 
 def make_processor(config: IngestConfig, pipeline: PipelineConfig, worker_id: int) -> Processor:
@@ -51,7 +52,8 @@ class Worker:
             return None
 
     def run(self, idle_exit_seconds: float | None = None) -> int:
-        consumer = PartitionConsumer(self.config.kafka, self.topic, self.worker_id)
+        consumer = PartitionConsumer(self.config.kafka, self.topic, self.worker_id,
+                                     wait_for_topic_s=TOPIC_WAIT_S)
         log.info("%s: reading %s partition %d (up to %d file(s) at once)", self.tag,
                  self.topic, self.worker_id, self.parallel)
         pending: deque[tuple[Message, Future, float]] = deque()

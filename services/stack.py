@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import fcntl
 import getpass
 import importlib.util
 import json
@@ -40,7 +41,6 @@ import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 CONF = ROOT / "services" / "conf"
@@ -224,11 +224,10 @@ class Service:
     address = ""
     ports: tuple[int, ...] = ()
     main_class = ""
-    log_name = ""
 
     def __init__(self) -> None:
         self.pid_file = PIDS / f"{self.name}.pid"
-        self.log = LOGS / f"{self.log_name or self.name}.log"
+        self.log = LOGS / f"{self.name}.log"
         self.proc: subprocess.Popen | None = None
 
     # -- to be provided by each service
@@ -314,7 +313,8 @@ class HdfsService(Service):
     conf_dir = STATE / "hdfs" / "conf"
 
     def prepare(self) -> None:
-        for f in ("core-site.xml", "hdfs-site.xml", "log4j.properties", "jul-logging.properties"):
+        for f in ("core-site.xml", "hdfs-site.xml", "hadoop-metrics2.properties",
+                  "log4j.properties", "jul-logging.properties"):
             render(CONF / "hadoop" / f, self.conf_dir / f)
 
     def env(self) -> dict[str, str]:
@@ -368,9 +368,14 @@ class DataNode(HdfsService):
         return [*self.hadoop_jvm("256m"), self.main_class]
 
     def check(self) -> str | None:
-        # The DataNode's own HTTP server (WebHDFS redirects land there) answers. Not DataNodeInfo:
-        # that bean throws (and logs a stack trace) until the DataNode has registered.
-        jmx(9864, "Hadoop:service=DataNode,name=JvmMetrics")
+        # The DataNode's own view, from its HTTP server (where WebHDFS redirects land): it has
+        # registered, heartbeats and has sent its block report. (Not DataNodeInfo: reading that
+        # bean before registration logs stack traces.)
+        activity = jmx(9864, "Hadoop:service=DataNode,name=DataNodeActivity*")
+        if int(activity.get("HeartbeatsNumOps", 0)) < 1:
+            return "the DataNode has not registered with the NameNode yet"
+        if int(activity.get("BlockReportsNumOps", 0)) < 1:
+            return "the DataNode has not sent its block report yet"
         state = jmx(9870, "Hadoop:service=NameNode,name=FSNamesystemState")
         if int(state.get("NumLiveDataNodes", 0)) < 1:
             return "the NameNode sees no live DataNode yet"
@@ -545,15 +550,20 @@ def cmd_start(quiet: bool) -> int:
             if port_free(port):
                 continue
             owner = port_owner(port)
-            if owner and s.is_ours(owner):
+            if owner and s.is_ours(owner):  # ours, but its pid file went missing: adopt it
                 s.pid_file.write_text(f"{owner}\n")
                 to_start.remove(s)
-                to_wait[s.name] = (s, owner, time.monotonic())
+                if s.healthy()[0]:
+                    say(f"{s.name}: already running (pid {owner}; pid file restored)")
+                else:
+                    to_wait[s.name] = (s, owner, time.monotonic())
                 break
             who = f" (pid {owner}: {' '.join((proc_cmdline(owner) or ['?'])[:1])})" if owner else ""
             return fail(f"port {HOST}:{port} needed by {s.name} is already in use by another "
                         f"process{who}; stop it or free the port")
 
+    if not to_start and not to_wait:
+        return 0
     try:
         java_bin()
         for s in to_start:
@@ -677,7 +687,13 @@ def main(argv: list[str] | None = None) -> int:
     quiet_client_logs()
     command = {"start": cmd_start, "status": cmd_status, "stop": cmd_stop}[args.command]
     try:
-        return command(args.quiet)
+        if args.command == "status":
+            return command(args.quiet)
+        # One start/stop at a time (e.g. two `make test` runs): the second waits for the first.
+        STATE.mkdir(parents=True, exist_ok=True)
+        with open(STATE / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            return command(args.quiet)
     except StackError as e:
         return fail(str(e), e.log)
     except KeyboardInterrupt:

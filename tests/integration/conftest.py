@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import socket
 import uuid
 from pathlib import Path
@@ -93,6 +94,7 @@ def spark(metastore_up):
     """One local Spark session for the whole test run, reading the real metastore."""
     from pyspark.sql import SparkSession
 
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     warehouse = REPO / "var" / "test-spark-warehouse"
     session = (SparkSession.builder.master("local[2]").appName("spot-ingest-tests")
                .config("spark.driver.memory", "1g")

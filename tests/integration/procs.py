@@ -1,0 +1,64 @@
+"""Runs the real entry scripts (master_collector.py, worker.py) as processes for tests."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Proc:
+    def __init__(self, argv: list[str], log_path: Path, env: dict | None = None):
+        self.log_path = log_path
+        self._log = open(log_path, "wb")
+        self.popen = subprocess.Popen(argv, cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT,
+                                      env={**os.environ, "TZ": "UTC", **(env or {})})
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, timeout: float = 60) -> int:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+        try:
+            code = self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            code = self.popen.wait()
+        self._log.close()
+        return code
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+
+def start_master(config: Path, pipeline: str, workers: int, topic: str, log_dir: Path) -> Proc:
+    return Proc([sys.executable, "master_collector.py", "-c", str(config), "-t", pipeline,
+                 "-w", str(workers), "-id", topic], log_dir / "master.log")
+
+
+def start_worker(config: Path, pipeline: str, worker_id: int, topic: str, log_dir: Path,
+                 parallel: int = 1, env: dict | None = None) -> Proc:
+    return Proc([sys.executable, "worker.py", "-c", str(config), "-t", pipeline,
+                 "-i", str(worker_id), "--topic", topic, "-p", str(parallel)],
+                log_dir / f"worker-{worker_id}.log", env)
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str,
+             procs: list[Proc] = (), interval: float = 0.5) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        for proc in procs:
+            if not proc.alive():
+                raise AssertionError(f"{proc.log_path.name} exited early while waiting for "
+                                     f"{what}:\n{proc.log()[-3000:]}")
+        time.sleep(interval)
+    logs = "\n".join(f"--- {p.log_path.name}\n{p.log()[-3000:]}" for p in procs)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{logs}")

@@ -1,0 +1,252 @@
+"""Flow pipeline end to end with real nfcapd files, Kafka, metastore, storage and nfdump:
+master_collector.py and worker.py run as real processes."""
+from __future__ import annotations
+
+import calendar
+import csv
+import os
+import re
+import shutil
+import subprocess
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from common.catalog import Catalog
+from common.config import IngestConfig
+from common.kafka_io import PartitionConsumer, Publisher, ensure_topic
+from common.layout import HourPartition, partition_dir
+from common.plugin import FileMessage
+from common.schemas import FLOW
+from common.setup import setup_all
+from common.storage import open_storage
+from common.worker import Worker
+from pipelines.flow.netflow_generator import capture, count_flows, synthetic_flows
+
+from .conftest import unique
+from .procs import start_master, start_worker, wait_for
+
+PIPELINE = "flow_internals"
+FILES = [  # name, flows, seed: two files in hour 09, two in hour 10
+    ("nfcapd.201601040900", 300, 1),
+    ("nfcapd.201601040905", 250, 2),
+    ("nfcapd.201601041000", 200, 3),
+    ("nfcapd.201601041005", 150, 4),
+]
+SPARK_TYPES = {"STRING": "string", "BIGINT": "bigint", "INT": "int", "FLOAT": "float"}
+
+
+@pytest.fixture(scope="module")
+def flow_files(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("nfcapd")
+    files = {}
+    for name, flows, seed in FILES:
+        start = datetime.strptime(name[7:], "%Y%m%d%H%M").replace(tzinfo=timezone.utc)
+        files[name] = capture(synthetic_flows(flows, start, seed=seed, spread_seconds=300),
+                              folder, name)
+        assert count_flows(files[name]) == flows
+    return files
+
+
+def nfdump_rows(path: Path) -> list[dict]:
+    """nfdump's own csv of a file, keyed by its own header names (the test's oracle)."""
+    env = {**os.environ, "TZ": "UTC"}
+    header = subprocess.run(["nfdump", "-r", str(path), "-o", "csv", "-c", "1"], env=env,
+                            capture_output=True, text=True, check=True).stdout.splitlines()[0]
+    body = subprocess.run(["nfdump", "-r", str(path), "-q", "-o", "csv"], env=env,
+                          capture_output=True, text=True, check=True).stdout
+    return list(csv.DictReader(body.splitlines(), fieldnames=header.split(",")))
+
+
+def expected_row(n: dict) -> dict:
+    received = n["tr"][:19]
+    t = datetime.strptime(received, "%Y-%m-%d %H:%M:%S")
+    return {
+        "treceived": received, "unix_tstamp": calendar.timegm(t.timetuple()),
+        "tryear": t.year, "trmonth": t.month, "trday": t.day, "trhour": t.hour,
+        "trminute": t.minute, "trsec": t.second, "tdur": float(n["td"]),
+        "sip": n["sa"], "dip": n["da"], "sport": int(n["sp"]), "dport": int(n["dp"]),
+        "proto": n["pr"], "flag": n["flg"], "fwd": int(n["fwd"]), "stos": int(n["stos"]),
+        "ipkt": int(n["ipkt"]), "ibyt": int(n["ibyt"]), "opkt": int(n["opkt"]),
+        "obyt": int(n["obyt"]), "input": int(n["in"]), "output": int(n["out"]),
+        "sas": int(n["sas"]), "das": int(n["das"]), "dtos": int(n["dtos"]),
+        "dir": int(n["dir"]), "rip": n["ra"]}
+
+
+def output_path(config: IngestConfig, name: str) -> str:
+    part = HourPartition(2016, 1, 4, int(name[15:17]))
+    return f"{partition_dir(config.hdfs_app_path, 'flow', part)}/{PIPELINE}-{name}"
+
+
+def drop(src: Path, folder: Path, name: str | None = None) -> Path:
+    target = folder / (name or src.name)
+    shutil.copyfile(src, target)
+    return target
+
+
+def read_placed(config: IngestConfig, name: str, tmp_path: Path) -> list[dict]:
+    storage = open_storage(config)
+    local = tmp_path / f"{name}.parquet"
+    storage.download(output_path(config, name) + ".parquet", local)
+    table = pq.read_table(local)
+    assert table.schema.equals(FLOW.arrow_schema(), check_metadata=False)
+    return table.to_pylist()
+
+
+@pytest.mark.parametrize("backend", ["local", "hdfs"])
+def test_flow_end_to_end(backend, request, flow_files, spark, tmp_path):
+    config: IngestConfig = request.getfixturevalue(f"{backend}_config")
+    list(setup_all(config))
+    storage = open_storage(config)
+    collector = config.pipeline(PIPELINE).collector_path
+    topic = unique("SPOT-INGEST-flow")
+    names = [name for name, _, _ in FILES]
+
+    drop(flow_files[names[0]], collector)                             # there before the master
+    in_progress = drop(flow_files[names[3]], collector, "nfcapd.current.4242")
+    master = start_master(config.path, PIPELINE, 2, topic, tmp_path)
+    workers = [start_worker(config.path, PIPELINE, i, topic, tmp_path) for i in (0, 1)]
+    procs = [master, *workers]
+    try:
+        wait_for(lambda: f"topic {topic} (created, 2 partitions)" in master.log(), 60,
+                 "the master's topic line", procs)
+        (collector / "2016-01-04").mkdir()                            # nfcapd -S dated folders
+        drop(flow_files[names[1]], collector / "2016-01-04")
+        drop(flow_files[names[2]], collector)
+
+        def placed(subset):
+            return all(storage.exists(output_path(config, n) + ".parquet") for n in subset)
+
+        wait_for(lambda: placed(names[:3]), 120, "the first three files in the table", procs)
+        assert in_progress.exists()                                   # left alone
+        assert not storage.exists(output_path(config, names[3]) + ".parquet")
+        in_progress.rename(collector / names[3])                      # nfcapd closes the file
+        wait_for(lambda: placed(names), 120, "the renamed file in the table", procs)
+        wait_for(lambda: not any(p.is_file() for p in collector.rglob("*")), 30,
+                 "the collector folder to empty", procs)
+    finally:
+        codes = [p.stop() for p in procs]
+    assert codes == [0, 0, 0], [p.log()[-2000:] for p in procs]
+
+    # every row of every file, exactly as nfdump prints it
+    for name in names:
+        expected = [expected_row(n) for n in nfdump_rows(flow_files[name])]
+        got = read_placed(config, name, tmp_path)
+        assert len(got) == len(expected), name
+        for g, e in zip(got, expected):
+            g["tdur"] = round(g["tdur"], 3)
+            assert g == e
+
+    # rows per partition and per file through Spark SQL, with the table's types
+    db = config.dbname
+    spark.catalog.refreshTable(f"{db}.flow")
+    table = spark.table(f"{db}.flow")
+    assert [(f.name, f.dataType.simpleString()) for f in table.schema.fields] == \
+        [(c.name, SPARK_TYPES[c.hive_type]) for c in FLOW.columns + FLOW.partition_columns]
+    per_partition = {tuple(r[:4]): r[4] for r in spark.sql(
+        f"SELECT y, m, d, h, count(*) FROM {db}.flow GROUP BY y, m, d, h").collect()}
+    assert per_partition == {(2016, 1, 4, 9): 300 + 250, (2016, 1, 4, 10): 200 + 150}
+    per_file = {re.sub(r".*/", "", r[0]): r[1] for r in spark.sql(
+        f"SELECT input_file_name(), count(*) FROM {db}.flow GROUP BY 1").collect()}
+    assert per_file == {f"{PIPELINE}-{name}.parquet": count_flows(flow_files[name])
+                        for name in names}
+    sample = nfdump_rows(flow_files[names[2]])[17]
+    (row,) = spark.sql(f"SELECT * FROM {db}.flow WHERE h = 10 AND sip = '{sample['sa']}' AND "
+                       f"sport = {sample['sp']} AND dport = {sample['dp']}").collect()
+    row = row.asDict()
+    assert (row.pop("y"), row.pop("m"), row.pop("d"), row.pop("h")) == (2016, 1, 4, 10)
+    row["tdur"] = round(row["tdur"], 3)
+    assert row == expected_row(sample)
+
+    # each worker read only its own partition: the master's round robin decides who gets what
+    published = dict(re.findall(r"published (nfcapd\.\d+) .* partition (\d) offset", master.log()))
+    assert sorted(published) == names
+    for worker_id, worker in enumerate(workers):
+        done = re.findall(rf"worker-{worker_id}: (nfcapd\.\d+): \d+ rows", worker.log())
+        assert sorted(done) == sorted(n for n, p in published.items() if int(p) == worker_id)
+        assert done                                                   # both partitions used
+    with Catalog(config.hive.metastore_uris) as catalog:
+        assert [v for v, _ in catalog.list_partitions(db, "flow")] == \
+            [["2016", "1", "4", "9"], ["2016", "1", "4", "10"]]
+
+
+def test_bad_name_is_set_aside(local_config, flow_files, tmp_path):
+    list(setup_all(local_config))
+    collector = local_config.pipeline(PIPELINE).collector_path
+    drop(flow_files["nfcapd.201601040900"], collector, "nfcapd.latest")
+    master = start_master(local_config.path, PIPELINE, 1, unique("SPOT-INGEST-flow"), tmp_path)
+    try:
+        wait_for(lambda: (collector / ".quarantine" / "nfcapd.latest").exists(), 60,
+                 "the bad name to be set aside", [master])
+    finally:
+        assert master.stop() == 0
+    assert (collector / ".quarantine" / "nfcapd.latest.reason").read_text() == (
+        "file name 'nfcapd.latest' carries no time stamp: expected nfcapd.YYYYMMDDhhmm or "
+        "nfcapd.YYYYMMDDhhmmss\n")
+    assert "nfcapd.latest: set aside in" in master.log()
+
+
+def publish_binaries(config: IngestConfig, topic: str, files: list[tuple[Path, str]]) -> None:
+    """Stores binaries and publishes their messages, as the master would, to partition 0."""
+    storage = open_storage(config)
+    publisher = Publisher(config.kafka, topic)
+    try:
+        for path, name in files:
+            remote = f"{config.hdfs_app_path}/flow/binary/20160104/09/{PIPELINE}/{name}"
+            storage.upload(path, remote)
+            publisher.send(FileMessage(PIPELINE, name, remote, path.stat().st_size).encode(), 0)
+    finally:
+        publisher.close()
+
+
+def run_worker_until_idle(config: IngestConfig, topic: str, parallel: int = 1) -> Worker:
+    worker = Worker(config, config.pipeline(PIPELINE), 0, topic, parallel)
+    assert worker.run(idle_exit_seconds=3) == 0
+    return worker
+
+
+def test_same_message_twice_leaves_one_copy(local_config, flow_files, spark):
+    list(setup_all(local_config))
+    topic = unique("SPOT-INGEST-flow")
+    ensure_topic(local_config.kafka, topic, 1)
+    name = "nfcapd.201601040900"
+    publish_binaries(local_config, topic, [(flow_files[name], name), (flow_files[name], name)])
+    worker = run_worker_until_idle(local_config, topic)
+    assert (worker.processed, worker.rows) == (2, 600)
+    db = local_config.dbname
+    spark.catalog.refreshTable(f"{db}.flow")
+    assert spark.sql(f"SELECT count(*) FROM {db}.flow").collect()[0][0] == 300
+    consumer = PartitionConsumer(local_config.kafka, topic, 0)
+    try:
+        assert consumer.committed() == 2
+    finally:
+        consumer.close()
+
+
+def test_corrupt_file_is_quarantined_and_the_next_one_lands(local_config, flow_files, tmp_path):
+    list(setup_all(local_config))
+    topic = unique("SPOT-INGEST-flow")
+    ensure_topic(local_config.kafka, topic, 1)
+    real = flow_files["nfcapd.201601040905"]
+    corrupt = tmp_path / "random"
+    corrupt.write_bytes(os.urandom(5000))
+    truncated = tmp_path / "truncated"
+    truncated.write_bytes(real.read_bytes()[: real.stat().st_size // 2])
+    publish_binaries(local_config, topic, [(corrupt, "nfcapd.201601040900"),
+                                           (truncated, "nfcapd.201601040910"),
+                                           (real, "nfcapd.201601040905")])
+    worker = run_worker_until_idle(local_config, topic, parallel=2)
+    assert (worker.processed, worker.rows) == (3, 250)
+    storage = open_storage(local_config)
+    quarantine = f"{local_config.hdfs_app_path}/flow/quarantine/{PIPELINE}"
+    assert storage.list(quarantine) == ["nfcapd.201601040900", "nfcapd.201601040900.reason",
+                                        "nfcapd.201601040910", "nfcapd.201601040910.reason"]
+    reason = Path(quarantine, "nfcapd.201601040900.reason").read_text()
+    assert re.fullmatch(r".*/nfcapd\.201601040900: nfdump failed \(exit code 0\): Open file "
+                        r"'.*': bad magic: 0x[0-9A-F]+\n", reason), reason
+    assert "appendix offset error" in Path(quarantine, "nfcapd.201601040910.reason").read_text()
+    assert storage.exists(output_path(local_config, "nfcapd.201601040905") + ".parquet")
+    assert not storage.exists(output_path(local_config, "nfcapd.201601040900") + ".parquet")
