@@ -39,11 +39,9 @@ test: setup
 	if [ $$was_up = no ]; then $(STACK) stop; fi; \
 	exit $$rc
 
+# The flow pipeline end to end on the embedded default (ingest_conf.json).
 demo: services
-	@$(PY) spot_setup.py
-	@echo
-	@echo "The stack is up and the storage folders, database and tables exist."
-	@echo "Next: python master_collector.py -t flow_internals -w 2 and two workers (see README.md)."
+	@$(PY) -m pipelines.flow.demo
 
 bench: services
 	@$(PY) -m bench

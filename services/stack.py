@@ -396,19 +396,7 @@ class Kafka(Service):
         render(CONF / "kafka" / "log4j2.properties", self.home / "log4j2.properties")
 
     def classpath(self) -> list[str]:
-        jars = jar_dir("kafka")
-        names = [j.name for j in jars.glob("*.jar")]
-        # Kafka 4.1 pulls slf4j-api 1.7.x, which cannot see log4j-slf4j2-impl (an slf4j 2
-        # provider): Kafka would log nothing at all. When the jar set has that mismatch, put the
-        # slf4j-api 2.x that pyspark ships first (slf4j 2 serves 1.7 callers unchanged).
-        if (any(n.startswith("log4j-slf4j2-impl") for n in names)
-                and any(n.startswith("slf4j-api-1.") for n in names)):
-            try:
-                api2 = sorted(pyspark_jars().glob("slf4j-api-2.*.jar"))
-            except StackError:
-                api2 = []
-            return [str(j) for j in api2[-1:]] + [f"{jars}/*"]
-        return [f"{jars}/*"]
+        return [f"{jar_dir('kafka')}/*"]
 
     def kafka_jvm(self, heap: str) -> list[str]:
         return self.jvm(heap, self.classpath(),
