@@ -22,12 +22,17 @@ def main() -> int:
                         help="number of workers = partitions of the topic")
     parser.add_argument("-id", "--topic", default=None, metavar="TOPIC",
                         help="topic name (default SPOT-INGEST-<pipeline>_<HH_MM_SS_micro>)")
+    parser.add_argument("--check", action="store_true",
+                        help="validate the configuration and arguments, then exit")
     add_config_argument(parser)
     args = parser.parse_args()
     setup_logging()
     config = config_from_args(args)
     pipeline = config.pipeline(args.type)
     topic = check_topic_name(args.topic) if args.topic else default_topic_name(pipeline.name)
+    if args.check:
+        print(f"{config.path}: pipeline {pipeline.name} ({pipeline.type}) OK")
+        return 0
 
     master = Master(config, pipeline, args.workers, topic)
     created = master.prepare()
@@ -35,6 +40,7 @@ def main() -> int:
           flush=True)
     signal.signal(signal.SIGTERM, master.stop)
     signal.signal(signal.SIGINT, master.stop)
+    signal.signal(signal.SIGHUP, master.stop)    # tmux kill-session, closed terminal
     return master.run()
 
 

@@ -31,6 +31,7 @@ def main() -> int:
     worker = Worker(config, pipeline, args.worker_id, check_topic_name(args.topic), args.parallel)
     signal.signal(signal.SIGTERM, worker.stop)
     signal.signal(signal.SIGINT, worker.stop)
+    signal.signal(signal.SIGHUP, worker.stop)    # tmux kill-session, closed terminal
     return worker.run()
 
 

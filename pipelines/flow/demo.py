@@ -92,6 +92,7 @@ def main() -> int:
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     spark = (SparkSession.builder.master("local[2]").appName("spot-ingest-demo")
              .config("spark.ui.enabled", "false")
+             .config("spark.ui.showConsoleProgress", "false")
              .config("spark.sql.warehouse.dir", str(REPO / "var" / "demo" / "warehouse"))
              .config("spark.hadoop.hive.metastore.uris", ",".join(config.hive.metastore_uris))
              .enableHiveSupport().getOrCreate())
