@@ -240,6 +240,11 @@ def test_corrupt_file_is_quarantined_and_the_next_one_lands(local_config, flow_f
                                            (real, "nfcapd.201601040905")])
     worker = run_worker_until_idle(local_config, topic, parallel=2)
     assert (worker.processed, worker.rows) == (3, 250)
+    consumer = PartitionConsumer(local_config.kafka, topic, 0)
+    try:
+        assert consumer.committed() == 3          # every offset committed, in order
+    finally:
+        consumer.close()
     storage = open_storage(local_config)
     quarantine = f"{local_config.hdfs_app_path}/flow/quarantine/{PIPELINE}"
     assert storage.list(quarantine) == ["nfcapd.201601040900", "nfcapd.201601040900.reason",
