@@ -255,3 +255,52 @@ def test_corrupt_file_is_quarantined_and_the_next_one_lands(local_config, flow_f
     assert "appendix offset error" in Path(quarantine, "nfcapd.201601040910.reason").read_text()
     assert storage.exists(output_path(local_config, "nfcapd.201601040905") + ".parquet")
     assert not storage.exists(output_path(local_config, "nfcapd.201601040900") + ".parquet")
+
+
+def test_failed_upload_keeps_the_file_and_retries(tmp_path, flow_files, kafka_up):
+    """Storage unreachable: the file stays in the collector folder, the reason is logged,
+    the master retries, and stops cleanly without having lost it."""
+    from .conftest import base_config_data, write_config
+
+    data = base_config_data("/user/spot", "spot", tmp_path)
+    data["hdfs"] = {"namenode_url": "http://127.0.0.1:1"}
+    config_path = write_config(tmp_path, data)
+    collector = Path(data["pipelines"][PIPELINE]["collector_path"])
+    kept = drop(flow_files["nfcapd.201601040900"], collector)
+    master = start_master(config_path, PIPELINE, 1, unique("SPOT-INGEST-flow"), tmp_path)
+    try:
+        wait_for(lambda: "(attempt 2)" in master.log(), 60, "a second attempt", [master])
+    finally:
+        assert master.stop() == 0
+    assert kept.read_bytes() == flow_files["nfcapd.201601040900"].read_bytes()
+    assert ("flow_internals: nfcapd.201601040900 not handed over (attempt 1), kept in place, "
+            "retry in 2 s: mkdirs /user/spot/flow/binary/20160104/09/flow_internals: cannot "
+            "reach WebHDFS at http://127.0.0.1:1: ConnectionError") in master.log()
+
+
+def test_worker_does_not_commit_while_the_metastore_is_unreachable(local_config, flow_files,
+                                                                   tmp_path):
+    """A transient failure leaves the offset uncommitted; a later worker loads the file."""
+    import dataclasses
+    import threading
+
+    from common.config import HiveSettings
+
+    list(setup_all(local_config))
+    topic = unique("SPOT-INGEST-flow")
+    ensure_topic(local_config.kafka, topic, 1)
+    name = "nfcapd.201601041000"
+    publish_binaries(local_config, topic, [(flow_files[name], name)])
+    broken = dataclasses.replace(local_config, hive=HiveSettings(("thrift://127.0.0.1:1",)))
+    worker = Worker(broken, broken.pipeline(PIPELINE), 0, topic)
+    stopper = threading.Timer(6, worker.stop)
+    stopper.start()
+    assert worker.run() == 0
+    assert (worker.processed, worker.rows) == (0, 0)
+    consumer = PartitionConsumer(local_config.kafka, topic, 0)
+    try:
+        assert consumer.committed() is None
+    finally:
+        consumer.close()
+    healed = run_worker_until_idle(local_config, topic)
+    assert (healed.processed, healed.rows) == (1, 200)
