@@ -6,10 +6,8 @@ complete file to a Kafka topic with one partition per worker.
 """
 from __future__ import annotations
 
-import signal
-
 from common.cli import (ArgumentParser, add_config_argument, config_from_args, positive_int,
-                        run, setup_logging)
+                        run, setup_logging, stop_on_signals)
 from common.kafka_io import check_topic_name, default_topic_name
 from common.master import Master
 
@@ -38,9 +36,7 @@ def main() -> int:
     created = master.prepare()
     print(f"topic {topic} ({'created' if created else 'reused'}, {args.workers} partitions)",
           flush=True)
-    signal.signal(signal.SIGTERM, master.stop)
-    signal.signal(signal.SIGINT, master.stop)
-    signal.signal(signal.SIGHUP, master.stop)    # tmux kill-session, closed terminal
+    stop_on_signals(master.stop)
     return master.run()
 
 

@@ -6,10 +6,8 @@ into the pipeline's Hive table.
 """
 from __future__ import annotations
 
-import signal
-
 from common.cli import (ArgumentParser, add_config_argument, config_from_args,
-                        non_negative_int, positive_int, run, setup_logging)
+                        non_negative_int, positive_int, run, setup_logging, stop_on_signals)
 from common.kafka_io import check_topic_name
 from common.worker import Worker
 
@@ -29,9 +27,7 @@ def main() -> int:
     config = config_from_args(args)
     pipeline = config.pipeline(args.type)
     worker = Worker(config, pipeline, args.worker_id, check_topic_name(args.topic), args.parallel)
-    signal.signal(signal.SIGTERM, worker.stop)
-    signal.signal(signal.SIGINT, worker.stop)
-    signal.signal(signal.SIGHUP, worker.stop)    # tmux kill-session, closed terminal
+    stop_on_signals(worker.stop)
     return worker.run()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from typing import Callable, NoReturn
 
@@ -58,6 +59,13 @@ def setup_logging(level: int = logging.INFO) -> None:
     # our own error lines (send not acknowledged, commit failed, ...) say it once.
     for chatty in ("kafka", "thrift"):
         logging.getLogger(chatty).setLevel(logging.CRITICAL)
+
+
+def stop_on_signals(stop: Callable[..., None]) -> None:
+    """Ctrl-C, SIGTERM and SIGHUP (tmux kill-session, a closed terminal) all ask for a clean
+    stop: in-flight work is finished or left for the next run, never lost."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, stop)
 
 
 def run(main: Callable[[], int | None]) -> NoReturn:
