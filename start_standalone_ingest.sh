@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
 # One tmux session holding the master and WORKERS workers of one pipeline configuration.
 #
-#   bash start_standalone_ingest.sh PIPELINE WORKERS [TZ]
+#   bash start_standalone_ingest.sh [-c CONF] PIPELINE WORKERS [TZ]
 #
 # Attach with `tmux attach -t spot-ingest-PIPELINE`; Ctrl-C in a window stops that process
-# cleanly. SPOT_INGEST_CONF (or the default ingest_conf.json) selects the configuration.
+# cleanly. The configuration is -c CONF, else $SPOT_INGEST_CONF, else ingest_conf.json.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-usage="usage: bash start_standalone_ingest.sh PIPELINE WORKERS [TZ]"
+usage="usage: bash start_standalone_ingest.sh [-c CONF] PIPELINE WORKERS [TZ]"
+conf=()
+if [ "${1:-}" = "-c" ] || [ "${1:-}" = "--config" ]; then
+  [ -n "${2:-}" ] || { echo "error: $1 needs a path" >&2; exit 1; }
+  conf=(-c "$(realpath -m -- "$2")")
+  shift 2
+elif [ -n "${SPOT_INGEST_CONF:-}" ]; then
+  conf=(-c "$SPOT_INGEST_CONF")
+fi
 pipeline=${1:?$usage}
 workers=${2:?$usage}
 tz=${3:-${TZ:-UTC}}
@@ -20,8 +28,6 @@ python=${SPOT_PYTHON:-$here/.venv/bin/python}
 [ -x "$python" ] || python=python3
 session="spot-ingest-$pipeline"
 topic="SPOT-INGEST-${pipeline}_$(date +%H_%M_%S_%6N)"
-conf=()
-[ -n "${SPOT_INGEST_CONF:-}" ] && conf=(-c "$SPOT_INGEST_CONF")
 
 # validate the configuration, the pipeline and the arguments before opening anything
 "$python" "$here/master_collector.py" -t "$pipeline" -w "$workers" -id "$topic" "${conf[@]}" --check >/dev/null
