@@ -38,12 +38,14 @@ if tmux has-session -t "=$session" 2>/dev/null; then
 fi
 
 # Commands are argument lists run directly by tmux, never a shell string built from data.
+# Each window stays open after its process ends, so its last words can be read.
 tmux new-session -d -s "$session" -n master -c "$here" -e "TZ=$tz" \
   "$python" master_collector.py -t "$pipeline" -w "$workers" -id "$topic" "${conf[@]}"
+tmux set-option -w -t "=$session:master" remain-on-exit on
 for ((i = 0; i < workers; i++)); do
-  tmux new-window -t "$session" -n "worker-$i" -c "$here" -e "TZ=$tz" \
+  tmux new-window -d -t "=$session" -n "worker-$i" -c "$here" -e "TZ=$tz" \
     "$python" worker.py -t "$pipeline" -i "$i" --topic "$topic" "${conf[@]}"
+  tmux set-option -w -t "=$session:worker-$i" remain-on-exit on
 done
-tmux set-option -t "$session" remain-on-exit on >/dev/null   # keep a failed process's last words
 echo "tmux session $session: master + $workers worker(s) on topic $topic (TZ=$tz)"
 echo "attach with: tmux attach -t $session"
