@@ -37,17 +37,28 @@ _state: dict = {}
 def _init_process(config_path: str, pipeline_name: str, topic: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # the master decides when work stops
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     from common.cli import setup_logging
     setup_logging()
-    config = load_config(config_path)
-    pipeline = config.pipeline(pipeline_name)
-    _state.update(collector=make_collector(config, pipeline), storage=open_storage(config),
-                  publisher=Publisher(config.kafka, topic))
+    _state.update(args=(config_path, pipeline_name, topic))
+
+
+def _connected() -> dict:
+    """This process's collector, storage and producer, made on first use: a broker or
+    storage that is down fails the task (retried), never the pool."""
+    if "publisher" not in _state:
+        config_path, pipeline_name, topic = _state["args"]
+        config = load_config(config_path)
+        pipeline = config.pipeline(pipeline_name)
+        _state.update(collector=make_collector(config, pipeline), storage=open_storage(config))
+        _state["publisher"] = Publisher(config.kafka, topic)
+    return _state
 
 
 def _publish(path: str, partition: int) -> Published:
-    return _state["collector"].publish(Path(path), partition, _state["storage"],
-                                       _state["publisher"])
+    state = _connected()
+    return state["collector"].publish(Path(path), partition, state["storage"],
+                                      state["publisher"])
 
 
 # ------------------------------------------------------------------ the master itself

@@ -11,7 +11,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait, FIRST_COMPLETED
 
 from common.catalog import Catalog
 from common.config import IngestConfig, PipelineConfig
-from common.errors import SpotIngestError
+from common.errors import KafkaError, SpotIngestError
 from common.kafka_io import Message, PartitionConsumer
 from common.plugin import BadMessage, Processed, Processor, load
 from common.storage import open_storage
@@ -83,7 +83,7 @@ class Worker:
                             break
                         failures = 0
                         self._done(message, future.result(), time.monotonic() - started)
-                        consumer.commit(message.offset)
+                        self._commit(consumer, message.offset)
                         idle_since = time.monotonic()
             finally:
                 for _, future, _ in pending:
@@ -103,6 +103,21 @@ class Worker:
         self.rows += result.rows
         log.info("%s: %s: %d rows in %.2f s (offset %d)", self.tag, result.name, result.rows,
                  seconds, message.offset)
+
+    def _commit(self, consumer: PartitionConsumer, offset: int) -> None:
+        """Commits, retrying while the broker is away. Stopping before it succeeds only means
+        the message comes again, and reprocessing it replaces the same rows."""
+        attempt = 0
+        while True:
+            try:
+                consumer.commit(offset)
+                return
+            except KafkaError as exc:
+                delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]
+                attempt += 1
+                log.error("%s: %s; retry in %d s", self.tag, exc, delay)
+                if self.stopping.wait(delay):
+                    return
 
     def _retry_from(self, consumer: PartitionConsumer, message: Message,
                     pending: deque, exc: BaseException, failures: int) -> None:
