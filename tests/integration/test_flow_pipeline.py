@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from common.catalog import Catalog
-from common.config import IngestConfig
+from common.config import IngestConfig, load_config
 from common.kafka_io import PartitionConsumer, Publisher, ensure_topic
 from common.layout import HourPartition, partition_dir
 from common.plugin import FileMessage
@@ -304,3 +304,41 @@ def test_worker_does_not_commit_while_the_metastore_is_unreachable(local_config,
         consumer.close()
     healed = run_worker_until_idle(local_config, topic)
     assert (healed.processed, healed.rows) == (1, 200)
+
+
+def test_sigterm_mid_flight_loses_nothing(tmp_path, flow_files, kafka_up, metastore_up):
+    """Stopped while publishing: every file is either still in the collector folder or
+    stored with its message on the topic; the master exits 0 and keeps the topic."""
+    from .conftest import base_config_data, write_config
+
+    data = base_config_data(str(tmp_path / "spot"), unique("spot_it"), tmp_path)
+    data["collector_processes"] = 1                     # one at a time: a long queue to cut
+    config = load_config(write_config(tmp_path, data))
+    collector = config.pipeline(PIPELINE).collector_path
+    names = [f"nfcapd.2016010409{m:02d}{s:02d}" for m in range(5) for s in range(60)]
+    small = flow_files["nfcapd.201601041005"]
+    for name in names:
+        drop(small, collector, name)
+    topic = unique("SPOT-INGEST-flow")
+    master = start_master(config.path, PIPELINE, 2, topic, tmp_path)
+    try:
+        wait_for(lambda: "published nfcapd." in master.log(), 60, "a first publish", [master],
+                 interval=0.05)
+    finally:
+        assert master.stop() == 0
+    left = sorted(p.name for p in collector.iterdir() if p.is_file())
+    messages = []
+    for partition in (0, 1):
+        consumer = PartitionConsumer(config.kafka, topic, partition)
+        try:
+            for _ in range(10):
+                messages += [FileMessage.decode(m.value) for m in consumer.poll(timeout_ms=500)]
+        finally:
+            consumer.close()
+    published = sorted(m.name for m in messages)
+    print(f"stopped with {len(published)} published and {len(left)} left in place")
+    assert sorted(left + published) == names                     # nothing lost, nothing twice
+    assert len(published) >= 1
+    storage = open_storage(config)
+    assert all(storage.size(m.path) == m.size for m in messages)  # every message's binary stored
+    assert f"stopped; {len(published)} file(s) published, 0 failure(s)" in master.log()
