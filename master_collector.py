@@ -6,16 +6,15 @@ complete file to a Kafka topic with one partition per worker.
 """
 from __future__ import annotations
 
-from common.cli import (ArgumentParser, add_config_argument, config_from_args, positive_int,
-                        run, setup_logging, stop_on_signals)
+from common.cli import (ArgumentParser, add_config_argument, add_pipeline_argument,
+                        pipeline_from_args, positive_int, run, stop_on_signals)
 from common.kafka_io import check_topic_name, default_topic_name
 from common.master import Master
 
 
 def main() -> int:
     parser = ArgumentParser(prog="master_collector.py", description=__doc__.splitlines()[0])
-    parser.add_argument("-t", "--type", required=True, metavar="PIPELINE",
-                        help="pipeline configuration name from ingest_conf.json")
+    add_pipeline_argument(parser)
     parser.add_argument("-w", "--workers", required=True, type=positive_int,
                         help="number of workers = partitions of the topic")
     parser.add_argument("-id", "--topic", default=None, metavar="TOPIC",
@@ -24,9 +23,7 @@ def main() -> int:
                         help="validate the configuration and arguments, then exit")
     add_config_argument(parser)
     args = parser.parse_args()
-    setup_logging()
-    config = config_from_args(args)
-    pipeline = config.pipeline(args.type)
+    config, pipeline = pipeline_from_args(args)
     topic = check_topic_name(args.topic) if args.topic else default_topic_name(pipeline.name)
     if args.check:
         print(f"{config.path}: pipeline {pipeline.name} ({pipeline.type}) OK")

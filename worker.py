@@ -6,16 +6,16 @@ into the pipeline's Hive table.
 """
 from __future__ import annotations
 
-from common.cli import (ArgumentParser, add_config_argument, config_from_args,
-                        non_negative_int, positive_int, run, setup_logging, stop_on_signals)
+from common.cli import (ArgumentParser, add_config_argument, add_pipeline_argument,
+                        non_negative_int, pipeline_from_args, positive_int, run,
+                        stop_on_signals)
 from common.kafka_io import check_topic_name
 from common.worker import Worker
 
 
 def main() -> int:
     parser = ArgumentParser(prog="worker.py", description=__doc__.splitlines()[0])
-    parser.add_argument("-t", "--type", required=True, metavar="PIPELINE",
-                        help="pipeline configuration name from ingest_conf.json")
+    add_pipeline_argument(parser)
     parser.add_argument("-i", "--id", required=True, type=non_negative_int, dest="worker_id",
                         help="worker id = the partition it reads (starts at 0)")
     parser.add_argument("--topic", "-top", required=True, help="topic printed by the master")
@@ -23,9 +23,7 @@ def main() -> int:
                         help="files decoded at once by this worker (default 1)")
     add_config_argument(parser)
     args = parser.parse_args()
-    setup_logging()
-    config = config_from_args(args)
-    pipeline = config.pipeline(args.type)
+    config, pipeline = pipeline_from_args(args)
     worker = Worker(config, pipeline, args.worker_id, check_topic_name(args.topic), args.parallel)
     stop_on_signals(worker.stop)
     return worker.run()

@@ -8,7 +8,7 @@ import signal
 import sys
 from typing import Callable, NoReturn
 
-from common.config import IngestConfig, load_config, resolve_config_path
+from common.config import IngestConfig, PipelineConfig, load_config, resolve_config_path
 from common.errors import SpotIngestError
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -25,6 +25,18 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-c", "--config", metavar="PATH", default=None,
                         help="configuration file (default: $SPOT_INGEST_CONF, "
                              "else ingest_conf.json beside the scripts)")
+
+
+def add_pipeline_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-t", "--type", required=True, metavar="PIPELINE",
+                        help="pipeline configuration name from ingest_conf.json")
+
+
+def pipeline_from_args(args: argparse.Namespace) -> tuple[IngestConfig, PipelineConfig]:
+    """Sets up logging, loads the configuration and picks the -t pipeline from it."""
+    setup_logging()
+    config = config_from_args(args)
+    return config, config.pipeline(args.type)
 
 
 def positive_int(text: str) -> int:
