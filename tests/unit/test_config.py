@@ -232,3 +232,36 @@ def test_entry_point_reports_bad_config_in_one_line_exit_1(tmp_path):
     assert proc.stdout == ""
     assert proc.stderr == (f"error: {bad}: key 'pipelines.flow_internals.type': expected one of "
                            "flow, dns, proxy, got \"netflow\"\n")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["master_collector.py", "-t", "flow_internals", "-w", "0"],
+     "master_collector.py: error: argument -w/--workers: expected a positive integer, got 0\n"),
+    (["master_collector.py", "-t", "flow_internals", "-w", "four"],
+     "master_collector.py: error: argument -w/--workers: expected a positive integer, got 'four'\n"),
+    (["worker.py", "-t", "flow_internals", "-i", "-1", "--topic", "T"],
+     "worker.py: error: argument -i/--id: expected an integer >= 0, got -1\n"),
+    (["worker.py", "-t", "flow_internals", "-i", "0", "-top", "T", "-p", "0"],
+     "worker.py: error: argument -p/--parallel: expected a positive integer, got 0\n"),
+    (["worker.py", "-t", "flow_internals", "-i", "0"],
+     "worker.py: error: the following arguments are required: --topic/-top\n"),
+    (["master_collector.py", "-t", "flow_internals", "-w", "2", "-id", "bad topic", "--check"],
+     "error: invalid topic name 'bad topic': use 1-249 characters among letters, digits, "
+     "'.', '_' and '-'\n"),
+    (["master_collector.py", "-t", "dns_server_9", "-w", "2", "--check"],
+     f"error: {REPO / 'ingest_conf.json'}: no pipeline 'dns_server_9' in 'pipelines' "
+     "(configured: dns_server_1, flow_externals, flow_internals, proxy_bluecoat)\n"),
+])
+def test_bad_arguments_are_one_line_exit_1(argv, message, monkeypatch):
+    monkeypatch.delenv("SPOT_INGEST_CONF", raising=False)
+    proc = subprocess.run([sys.executable, str(REPO / argv[0]), *argv[1:]], capture_output=True,
+                          text=True, cwd=REPO)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (1, "", message)
+
+
+def test_check_accepts_a_good_pipeline(monkeypatch):
+    monkeypatch.delenv("SPOT_INGEST_CONF", raising=False)
+    proc = subprocess.run([sys.executable, str(REPO / "master_collector.py"), "-t",
+                           "flow_internals", "-w", "2", "--check"], capture_output=True, text=True)
+    assert (proc.returncode, proc.stdout) == (
+        0, f"{REPO / 'ingest_conf.json'}: pipeline flow_internals (flow) OK\n")
