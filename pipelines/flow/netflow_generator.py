@@ -367,6 +367,55 @@ class _Retry(RuntimeError):
     pass
 
 
+def _nfcapd_argv(port: int, flow_dir: Path, interval: int, pidfile: Path) -> list[str]:
+    return [NFCAPD, "-b", "127.0.0.1", "-p", str(port), "-w", str(flow_dir),
+            "-t", str(interval), "-P", str(pidfile), "-B", str(SOCKET_BUFFER), "-I", "spot"]
+
+
+class LiveNfcapd:
+    """A real nfcapd writing straight into `folder`, as on a collector host: it fills
+    nfcapd.current.<pid> and renames it to nfcapd.YYYYMMDDhhmm[ss] every `interval` seconds.
+
+        with LiveNfcapd(collector, interval=2) as nfcapd:
+            nfcapd.send(flows)
+        nfcapd.flows   # flows nfcapd wrote, summed over its per-file counter lines
+    """
+
+    def __init__(self, folder: str | os.PathLike, interval: int = 2, startup_timeout: float = 10.0):
+        self.folder, self.interval, self.startup_timeout = Path(folder), interval, startup_timeout
+        self.flows: int | None = None
+
+    def __enter__(self) -> "LiveNfcapd":
+        self._work = Path(tempfile.mkdtemp(prefix="nfcapd-live-"))
+        self._err = self._work / "nfcapd.stderr"
+        self.port = _free_udp_port()
+        with open(self._err, "wb") as err:
+            self._proc = subprocess.Popen(
+                _nfcapd_argv(self.port, self.folder, self.interval, self._work / "nfcapd.pid"),
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+        try:
+            _wait_ready(self._proc, self._err, self.port, self.startup_timeout)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def send(self, flows: Sequence[Flow], export_time: datetime | None = None) -> None:
+        _send(datagrams(flows, export_time), self.port, self._proc)
+
+    def __exit__(self, *exc) -> None:
+        try:
+            rc = _stop(self._proc, 60)
+            stderr_text = _read(self._err).strip()
+            if rc != 0 and exc[0] is None:
+                raise RuntimeError(f"nfcapd exited with {rc}: {stderr_text}")
+            # nfcapd prints one counters line per closed file
+            self.flows = sum(_nfcapd_counters(line).get("Flows", 0)
+                             for line in stderr_text.splitlines() if line.startswith("Ident:"))
+        finally:
+            shutil.rmtree(self._work, ignore_errors=True)
+
+
 def _capture_once(payloads: list[bytes], n_flows: int, out_dir: Path, file_name: str,
                   port: int, startup_timeout: float, stop_timeout: float) -> Path:
     work = Path(tempfile.mkdtemp(prefix="nfcapd-capture-"))
@@ -374,9 +423,7 @@ def _capture_once(payloads: list[bytes], n_flows: int, out_dir: Path, file_name:
         flow_dir = work / "flows"
         flow_dir.mkdir()
         err_file = work / "nfcapd.stderr"
-        cmd = [NFCAPD, "-b", "127.0.0.1", "-p", str(port), "-w", str(flow_dir),
-               "-t", "3600", "-P", str(work / "nfcapd.pid"), "-B", str(SOCKET_BUFFER),
-               "-I", "spot"]
+        cmd = _nfcapd_argv(port, flow_dir, 3600, work / "nfcapd.pid")
         with open(err_file, "wb") as err, open(work / "nfcapd.stdout", "wb") as out:
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
         try:

@@ -342,3 +342,51 @@ def test_sigterm_mid_flight_loses_nothing(tmp_path, flow_files, kafka_up, metast
     storage = open_storage(config)
     assert all(storage.size(m.path) == m.size for m in messages)  # every message's binary stored
     assert f"stopped; {len(published)} file(s) published, 0 failure(s)" in master.log()
+
+
+def test_live_nfcapd_writing_into_the_collector_folder(local_config, tmp_path):
+    """The production shape: nfcapd itself writes nfcapd.current.<pid> in the collector folder
+    and renames it every 2 s; the master takes only the renamed files, and every flow nfcapd
+    wrote lands in the table (empty intervals included)."""
+    from pipelines.flow.netflow_generator import LiveNfcapd
+
+    list(setup_all(local_config))
+    collector = local_config.pipeline(PIPELINE).collector_path
+    topic = unique("SPOT-INGEST-flow")
+    master = start_master(local_config.path, PIPELINE, 2, topic, tmp_path)
+    wait_for(lambda: "created, 2 partitions" in master.log(), 60, "the topic", [master])
+    workers = [start_worker(local_config.path, PIPELINE, i, topic, tmp_path) for i in (0, 1)]
+    procs = [master, *workers]
+    try:
+        with LiveNfcapd(collector, interval=2) as nfcapd:
+            for burst in range(3):
+                start = datetime.now(timezone.utc).replace(microsecond=0)
+                nfcapd.send(synthetic_flows(1000, start, seed=10 + burst, spread_seconds=1))
+                time.sleep(2.5)
+        assert nfcapd.flows == 3000
+
+        def all_loaded() -> bool:
+            published = re.findall(r"published (nfcapd\.\d+) ", master.log())
+            done = [n for w in workers for n in re.findall(r"(nfcapd\.\d+): \d+ rows", w.log())]
+            return not any(collector.iterdir()) and sorted(done) == sorted(published)
+
+        wait_for(all_loaded, 90, "every rotated file to be loaded", procs)
+    finally:
+        codes = [p.stop() for p in procs]
+    assert codes == [0, 0, 0]
+    published = re.findall(r"published (nfcapd\.\d+) ", master.log())
+    assert len(published) >= 3                           # several rotations
+    assert "nfcapd.current" not in master.log()
+    rows = sum(int(r) for w in workers for r in re.findall(r"nfcapd\.\d+: (\d+) rows", w.log()))
+    assert rows == 3000
+    storage = open_storage(local_config)
+    placed = [f"{output_path_of(local_config, name)}" for name in published]
+    assert sum(pq.read_metadata(p).num_rows for p in placed if storage.exists(p)) == 3000
+
+
+def output_path_of(config: IngestConfig, name: str) -> str:
+    """Output of a file named by nfcapd itself (any date, with or without seconds)."""
+    from pipelines.flow.collector import flow_file_time
+
+    part = HourPartition.of(flow_file_time(name))
+    return f"{partition_dir(config.hdfs_app_path, 'flow', part)}/{PIPELINE}-{name}.parquet"
