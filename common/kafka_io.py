@@ -117,14 +117,6 @@ def _wait_for_leaders(admin, topic: str, partitions: int, attempts: int = 50) ->
     raise KafkaError(f"topic '{topic}' was created but its partitions have no leader yet")
 
 
-def delete_topic(kafka: KafkaSettings, topic: str) -> None:
-    admin = _admin(kafka)
-    try:
-        admin.delete_topics([topic], timeout_ms=_REQUEST_TIMEOUT_MS)
-    finally:
-        admin.close()
-
-
 class Publisher:
     """Sends messages to chosen partitions; send() returns only once the broker has
     acknowledged the message on all in-sync replicas (acks=all)."""

@@ -43,10 +43,6 @@ def table_root(app_path: str, source: str) -> str:
     return posixpath.join(app_path, source, "hive")
 
 
-def stage_root(app_path: str, source: str) -> str:
-    return posixpath.join(app_path, source, "stage")
-
-
 def binary_dir(app_path: str, source: str, when: datetime) -> str:
     return posixpath.join(app_path, source, "binary", when.strftime("%Y%m%d"), when.strftime("%H"))
 
