@@ -168,9 +168,7 @@ class Catalog:
         was already registered (idempotent)."""
         t = _thrift()
         values = part.values(schema)
-        table = self.get_table(db, schema.name)
-        sd = self._storage_descriptor(schema, location)
-        sd.cols = table.sd.cols
+        sd = self._storage_descriptor(schema, location)  # same columns as the table's
         partition = t.Partition(values=values, dbName=db, tableName=schema.name,
                                 createTime=int(time.time()), lastAccessTime=0, sd=sd,
                                 parameters={})
