@@ -25,11 +25,11 @@ def main() -> int:
     args = parser.parse_args()
     config, pipeline = pipeline_from_args(args)
     topic = check_topic_name(args.topic) if args.topic else default_topic_name(pipeline.name)
+    master = Master(config, pipeline, args.workers, topic)
+    master.check()
     if args.check:
         print(f"{config.path}: pipeline {pipeline.name} ({pipeline.type}) OK")
         return 0
-
-    master = Master(config, pipeline, args.workers, topic)
     created = master.prepare()
     print(f"topic {topic} ({'created' if created else 'reused'}, {args.workers} partitions)",
           flush=True)

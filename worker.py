@@ -10,7 +10,7 @@ from common.cli import (ArgumentParser, add_config_argument, add_pipeline_argume
                         non_negative_int, pipeline_from_args, positive_int, run,
                         stop_on_signals)
 from common.kafka_io import check_topic_name
-from common.worker import Worker
+from common.worker import run_worker
 
 
 def main() -> int:
@@ -24,9 +24,8 @@ def main() -> int:
     add_config_argument(parser)
     args = parser.parse_args()
     config, pipeline = pipeline_from_args(args)
-    worker = Worker(config, pipeline, args.worker_id, check_topic_name(args.topic), args.parallel)
-    stop_on_signals(worker.stop)
-    return worker.run()
+    return run_worker(config, pipeline, args.worker_id, check_topic_name(args.topic),
+                      args.parallel, stop_on_signals)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from common.kafka_io import Publisher, ensure_topic  # noqa: E402
 from common.layout import HourPartition, partition_dir  # noqa: E402
 from common.parquet_out import write_batches  # noqa: E402
 from common import decoder  # noqa: E402
-from common.plugin import FileMessage  # noqa: E402
+from common.messages import FileMessage  # noqa: E402
 from common.schemas import FLOW  # noqa: E402
 from common.setup import setup_all  # noqa: E402
 from common.storage import open_storage  # noqa: E402

@@ -9,7 +9,7 @@ import sys
 from typing import Callable, NoReturn
 
 from common.config import IngestConfig, PipelineConfig, load_config, resolve_config_path
-from common.errors import SpotIngestError
+from common.errors import SpotIngestError, describe
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
@@ -89,4 +89,8 @@ def run(main: Callable[[], int | None]) -> NoReturn:
         code = 1
     except KeyboardInterrupt:
         code = 130
+    except Exception as exc:  # noqa: BLE001 - the edge: one line, the details in the debug log
+        logging.getLogger("spot").debug("unexpected error", exc_info=True)
+        print(f"error: unexpected {describe(exc)}", file=sys.stderr)
+        code = 1
     sys.exit(code)

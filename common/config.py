@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,12 @@ class KafkaSettings:
     port: int
     message_size: int = 900000
     replication_factor: int = 1
+    retention_hours: int = 168      # long enough for a worker outage: a week
+
+    @property
+    def min_insync_replicas(self) -> int:
+        """With acks=all, a message is safe on this many replicas before it counts as sent."""
+        return min(2, self.replication_factor)
 
     @property
     def bootstrap(self) -> str:
@@ -83,6 +90,10 @@ class PipelineConfig:
     pkt_num: int | None = None
     pcap_split_staging: Path | None = None
     parser: str | None = None
+    create_collector_path: bool = False   # relative in the file: created on demand
+    max_attempts: int = 5           # failures of one message before its file is set aside
+    settle_seconds: float = 2.0     # quiet time before a file written in place is taken
+    rescan_seconds: float = 30.0    # full rescans of collector_path (events can be lost)
 
 
 @dataclass(frozen=True)
@@ -97,6 +108,18 @@ class IngestConfig:
     hive: HiveSettings
     spark_streaming: SparkStreamingSettings
     pipelines: dict[str, PipelineConfig] = field(default_factory=dict)
+
+    def collector_folder(self, name: str) -> Path:
+        """The pipeline's collector_path, ready for a master: created when the file gives it
+        relative, required to exist when it gives it absolute."""
+        pipeline = self.pipeline(name)
+        folder = pipeline.collector_path
+        if pipeline.create_collector_path:
+            folder.mkdir(parents=True, exist_ok=True)
+        elif not folder.is_dir():
+            raise ConfigError(f"{self.path}: key 'pipelines.{name}.collector_path': folder "
+                              f"'{folder}' does not exist")
+        return folder
 
     def pipeline(self, name: str) -> PipelineConfig:
         try:
@@ -144,12 +167,14 @@ def parse_config(data: Any, path: Path) -> IngestConfig:
 
     kafka = root.section("kafka", required=True)
     kafka.allow("kafka_server", "kafka_port", "zookeper_server", "zookeper_port",
-                "message_size", "replication_factor")
+                "message_size", "replication_factor", "retention_hours")
     kafka_settings = KafkaSettings(
         server=kafka.get("kafka_server", _non_empty_str, "a host name"),
         port=kafka.get("kafka_port", _port, "a port number (1-65535)"),
         message_size=kafka.get("message_size", _positive_int, "a positive integer", 900000),
         replication_factor=kafka.get("replication_factor", _positive_int, "a positive integer", 1),
+        retention_hours=kafka.get("retention_hours", _positive_int, "a positive number of hours",
+                                  KafkaSettings.retention_hours),
     )
 
     hdfs = root.section("hdfs", required=False)
@@ -191,6 +216,7 @@ def parse_config(data: Any, path: Path) -> IngestConfig:
         if not hdfs_app_path.startswith("/"):
             raise root.error("hdfs_app_path", "an absolute HDFS path when hdfs.namenode_url is set",
                              hdfs_app_path)
+        hdfs_app_path = normalise_hdfs_path(hdfs_app_path)
     else:
         hdfs_app_path = str(_resolve(base, hdfs_app_path))
 
@@ -219,17 +245,16 @@ def _parse_pipeline(pipelines: "_Section", name: str, base: Path) -> PipelineCon
                           "without spaces (e.g. flow_internals)")
     p = pipelines.section(name, required=True)
     p.allow("type", "collector_path", "local_staging", "supported_files", "process_opt",
-            "pkt_num", "pcap_split_staging", "parser")
+            "pkt_num", "pcap_split_staging", "parser", "max_attempts", "settle_seconds",
+            "rescan_seconds")
     kind = p.get("type", _choice(PIPELINE_TYPES), "one of " + ", ".join(PIPELINE_TYPES))
     collector_path = _resolve(base, p.get("collector_path", _non_empty_str, "a folder path"))
-    if Path(p.raw("collector_path")).is_absolute() and not collector_path.is_dir():
-        raise ConfigError(f"{p.file}: key '{p.key('collector_path')}': folder "
-                          f"'{collector_path}' does not exist")
     split_staging = p.get("pcap_split_staging", _non_empty_str, "a folder path", None)
     return PipelineConfig(
         name=name,
         type=kind,
         collector_path=collector_path,
+        create_collector_path=not Path(os.path.expanduser(p.raw("collector_path"))).is_absolute(),
         local_staging=_resolve(base, p.get("local_staging", _non_empty_str, "a folder path")),
         supported_files=p.get("supported_files", _str_list, "a list of file name prefixes or suffixes",
                               DEFAULT_SUPPORTED_FILES[kind]),
@@ -238,7 +263,20 @@ def _parse_pipeline(pipelines: "_Section", name: str, base: Path) -> PipelineCon
                       650000 if kind == "dns" else None),
         pcap_split_staging=_resolve(base, split_staging) if split_staging else None,
         parser=p.get("parser", _non_empty_str, "a parser name", "bluecoat.py" if kind == "proxy" else None),
+        max_attempts=p.get("max_attempts", _positive_int, "a positive integer",
+                           PipelineConfig.max_attempts),
+        settle_seconds=p.get("settle_seconds", _non_negative_number,
+                             "a number of seconds >= 0", PipelineConfig.settle_seconds),
+        rescan_seconds=p.get("rescan_seconds", _positive_number, "a positive number of seconds",
+                             PipelineConfig.rescan_seconds),
     )
+
+
+def normalise_hdfs_path(path: str) -> str:
+    """/user//spot/ -> /user/spot: one spelling of every path, so the paths a master
+    publishes and the ones its workers expect always compare equal."""
+    normal = posixpath.normpath("/" + path.lstrip("/"))
+    return normal
 
 
 def _resolve(base: Path, value: str) -> Path:
@@ -289,7 +327,10 @@ class _Section:
 
     def get(self, name: str, convert: Callable[[Any], Any], expected: str,
             default: Any = _MISSING) -> Any:
-        if name not in self.data:
+        """An optional key that is absent, null or an empty string takes its default (the
+        seed's own example leaves its spark-streaming values empty)."""
+        if name not in self.data or (default is not self._MISSING and
+                                     self.data[name] in (None, "")):
             if default is self._MISSING:
                 raise ConfigError(f"{self.file}: missing required key '{self.key(name)}'")
             return default
@@ -353,6 +394,12 @@ def _positive_number(v: Any) -> float:
     if not isinstance(v, (int, float)) or v <= 0:
         raise _Invalid
     return v
+
+
+def _non_negative_number(v: Any) -> float:
+    if v == 0 and not isinstance(v, bool):
+        return 0.0
+    return _positive_number(v)
 
 
 def _port(v: Any) -> int:

@@ -1,18 +1,36 @@
 """One template for the external programs (nfdump, tshark, editcap): an argument list (never
-a shell string), an explicit environment, stderr captured, and an error carrying all three."""
+a shell string), an explicit environment, stderr captured, and an error carrying all three.
+
+Every program runs in a session of its own: Ctrl-C in a terminal, `tmux kill-session` or a
+closed terminal signal the foreground process group, and that must reach our process only
+(which then finishes or abandons its work cleanly), never the decoder under it.
+
+How a run ends decides whose fault it is:
+- the program is not installed, or died of a signal: DecoderUnavailable (the machine's fault,
+  retried, the file is never set aside for it);
+- the program exited non-zero or reported an error: DecodeError (the file's fault);
+- our own reader failed on the output while the program still ran: the program is stopped
+  and the reader's error stands.
+"""
 from __future__ import annotations
 
 import os
 import shlex
+import signal
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import IO, Callable
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from common.errors import DecodeError
+from common.errors import ConfigError, DecodeError, DecoderUnavailable
 
 STDERR_KEEP = 4000
+
+_running: set[subprocess.Popen] = set()
+_running_lock = threading.Lock()
 
 
 def split_options(process_opt: str) -> list[str]:
@@ -20,7 +38,20 @@ def split_options(process_opt: str) -> list[str]:
     try:
         return shlex.split(process_opt or "")
     except ValueError as exc:
-        raise DecodeError(f"process_opt {process_opt!r} cannot be split into arguments: {exc}") from None
+        raise ConfigError(f"process_opt {process_opt!r} cannot be split into arguments: "
+                          f"{exc}") from None
+
+
+def worker_timezone() -> str:
+    """The zone times are rendered in: the process's TZ (the launcher sets it), UTC when unset.
+    An unknown zone is refused at start, not discovered file by file."""
+    tz = (os.environ.get("TZ") or "UTC").lstrip(":")
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"TZ={tz!r} is not a time zone known to this machine "
+                          "(use a name such as UTC or Europe/Paris)") from None
+    return tz
 
 
 def decoder_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -32,62 +63,138 @@ def decoder_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def program(argv: Sequence[str]) -> str:
+    return os.path.basename(argv[0])
+
+
+def _missing(argv: Sequence[str]) -> DecoderUnavailable:
+    return DecoderUnavailable(f"{argv[0]} is not installed or not on PATH (run make setup)")
+
+
+def _signalled(argv: Sequence[str], code: int) -> DecoderUnavailable:
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        name = f"signal {-code}"
+    return DecoderUnavailable(f"{program(argv)} was killed by {name}")
+
+
 def _failure(argv: Sequence[str], code: int, stderr: str) -> DecodeError:
     lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
     reason = lines[0] if lines else "no message"
-    return DecodeError(f"{os.path.basename(argv[0])} failed (exit code {code}): {reason}")
+    return DecodeError(f"{program(argv)} failed (exit code {code}): {reason}")
+
+
+def _outcome(argv: Sequence[str], code: int, stderr: str,
+             stderr_fails: Callable[[str], bool] | None) -> Exception | None:
+    if code < 0:
+        return _signalled(argv, code)
+    if code != 0 or (stderr_fails is not None and stderr_fails(stderr)):
+        return _failure(argv, code, stderr)
+    return None
+
+
+def _spawn(argv: Sequence[str], env: Mapping[str, str] | None, **kwargs) -> subprocess.Popen:
+    try:
+        proc = subprocess.Popen(list(argv), env=dict(env or decoder_env()),
+                                stdin=subprocess.DEVNULL, start_new_session=True, **kwargs)
+    except FileNotFoundError:
+        raise _missing(argv) from None
+    except PermissionError as exc:
+        raise DecoderUnavailable(f"{argv[0]} cannot be run: {exc.strerror}") from None
+    with _running_lock:
+        _running.add(proc)
+    return proc
+
+
+def _forget(proc: subprocess.Popen) -> None:
+    with _running_lock:
+        _running.discard(proc)
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+
+
+def abandon_all() -> int:
+    """Kills every decoder this process runs (a second stop request: leave now, commit
+    nothing in flight). Returns how many were running."""
+    with _running_lock:
+        procs = [p for p in _running if p.poll() is None]
+    for proc in procs:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    return len(procs)
 
 
 def run(argv: Sequence[str], env: Mapping[str, str] | None = None,
-        timeout: float | None = None) -> str:
-    """Runs a program to completion; returns stdout, raises DecodeError on a non-zero exit."""
+        timeout: float | None = None,
+        stderr_fails: Callable[[str], bool] | None = None) -> tuple[str, str]:
+    """Runs a program to completion; returns (stdout, stderr). Raises DecodeError when it
+    failed, DecoderUnavailable when it is missing, killed or hung past `timeout`."""
+    proc = _spawn(argv, env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                  errors="replace")
     try:
-        proc = subprocess.run(list(argv), env=dict(env or decoder_env()), capture_output=True,
-                              text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-    except FileNotFoundError:
-        raise DecodeError(f"{argv[0]} is not installed (run make setup)") from None
+        stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise DecodeError(f"{os.path.basename(argv[0])} did not finish within {timeout} s") from None
-    if proc.returncode != 0:
-        raise _failure(argv, proc.returncode, proc.stderr)
-    return proc.stdout
+        _kill(proc)
+        raise DecoderUnavailable(f"{program(argv)} did not finish within {timeout} s") from None
+    except BaseException:
+        _kill(proc)
+        raise
+    finally:
+        _forget(proc)
+    error = _outcome(argv, proc.returncode, stderr, stderr_fails)
+    if error is not None:
+        raise error
+    return stdout, stderr
 
 
 @contextmanager
 def stream(argv: Sequence[str], env: Mapping[str, str] | None = None,
            stderr_fails: Callable[[str], bool] | None = None) -> Iterator[IO[bytes]]:
     """Yields the program's stdout as a binary stream. On leaving, waits for the program and
-    raises DecodeError when it failed, so a truncated output is never taken for a whole one.
-    A program that reports errors on stderr but exits 0 (nfdump 1.7 does, on corrupt files)
-    counts as failed when stderr_fails(stderr) says so.
-    stderr goes to a temporary file, so a chatty program cannot block on a full pipe."""
+    raises when it failed, so a truncated output is never taken for a whole one. A program
+    that reports errors on stderr but exits 0 (nfdump 1.7 does, on corrupt files) counts as
+    failed when stderr_fails(stderr) says so. stderr goes to a temporary file, so a chatty
+    program cannot block on a full pipe."""
     with tempfile.TemporaryFile() as err:
+        proc = _spawn(argv, env, stdout=subprocess.PIPE, stderr=err, bufsize=1 << 20)
         try:
-            proc = subprocess.Popen(list(argv), env=dict(env or decoder_env()),
-                                    stdout=subprocess.PIPE, stderr=err,
-                                    stdin=subprocess.DEVNULL, bufsize=1 << 20)
-        except FileNotFoundError:
-            raise DecodeError(f"{argv[0]} is not installed (run make setup)") from None
-        try:
-            yield proc.stdout
-        except BaseException:
-            # A reader choking on the output of a failed program: the program's error wins.
             try:
-                code = proc.wait(timeout=2)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+                yield proc.stdout
+            except BaseException:
+                exited_by_itself = proc.poll() is not None
+                if not exited_by_itself:
+                    try:  # the program may just be finishing its last lines
+                        proc.wait(timeout=0.5)
+                        exited_by_itself = True
+                    except subprocess.TimeoutExpired:
+                        _kill(proc)
+                if exited_by_itself:
+                    # a reader choking on the output of a failed program: the program's error
+                    error = _outcome(argv, proc.returncode, _stderr(err), stderr_fails)
+                    if error is not None:
+                        raise error from None
                 raise
-            _check(argv, code, err, stderr_fails)
-            raise
+            finally:
+                proc.stdout.close()
+            code = proc.wait()
         finally:
-            proc.stdout.close()
-        _check(argv, proc.wait(), err, stderr_fails)
+            if proc.poll() is None:
+                _kill(proc)
+            _forget(proc)
+        error = _outcome(argv, code, _stderr(err), stderr_fails)
+        if error is not None:
+            raise error
 
 
-def _check(argv: Sequence[str], code: int, err: IO[bytes],
-           stderr_fails: Callable[[str], bool] | None) -> None:
+def _stderr(err: IO[bytes]) -> str:
     err.seek(0)
-    stderr = err.read()[:STDERR_KEEP].decode("utf-8", "replace")
-    if code != 0 or (stderr_fails is not None and stderr_fails(stderr)):
-        raise _failure(argv, code, stderr)
+    return err.read()[:STDERR_KEEP].decode("utf-8", "replace")

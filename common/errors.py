@@ -1,4 +1,13 @@
-"""One error family for the whole project; entry scripts catch it at the edge."""
+"""One error family for the whole project; entry scripts catch it at the edge.
+
+Two kinds of failure must never be confused (DESIGN.md, delivery guarantees):
+
+- the file's fault (DecodeError): the file can never be read; it is set aside with the
+  reason and its message committed;
+- the machine's fault (TransientError and its subclasses): a service that does not answer,
+  a decoder that is missing or was killed by a signal, a full disk. The work is retried and
+  the file is never set aside for it.
+"""
 
 
 class SpotIngestError(Exception):
@@ -6,20 +15,37 @@ class SpotIngestError(Exception):
 
 
 class ConfigError(SpotIngestError):
-    """Invalid configuration file or command-line arguments."""
+    """Invalid configuration file or command-line arguments, or an environment (decoder,
+    options, time zone) a process cannot run with: found at start, the process exits 1."""
 
 
-class KafkaError(SpotIngestError):
+class TransientError(SpotIngestError):
+    """A fault of the machine or of a service, not of the file: retried, never quarantined."""
+
+
+class KafkaError(TransientError):
     """Broker unreachable, topic problems, unacknowledged sends."""
 
 
-class StorageError(SpotIngestError):
+class StorageError(TransientError):
     """A storage operation failed; carries the path and the backend's message."""
 
 
-class CatalogError(SpotIngestError):
+class CatalogError(TransientError):
     """The Hive Metastore is unreachable or refused an operation."""
 
 
+class DecoderUnavailable(TransientError):
+    """A decoder that is not installed, was killed by a signal, or was stopped by us."""
+
+
 class DecodeError(SpotIngestError):
-    """An external decoder (nfdump, tshark, editcap) failed on a file."""
+    """An external decoder (nfdump, tshark, editcap) cannot read a file: the file's fault."""
+
+
+def describe(exc: BaseException) -> str:
+    """One line for a log: our own errors speak for themselves, others carry their type."""
+    if isinstance(exc, SpotIngestError):
+        return str(exc)
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__

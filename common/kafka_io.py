@@ -76,9 +76,18 @@ def _topic_of(entry: dict) -> str | None:
     return entry.get("name", entry.get("topic"))
 
 
+def topic_configs(kafka: KafkaSettings) -> dict[str, str]:
+    """Durability of every topic a master creates: with acks=all a message counts as sent
+    only once min.insync.replicas replicas hold it (not the leader alone), and it stays long
+    enough for a stopped worker to come back and read it."""
+    return {"min.insync.replicas": str(kafka.min_insync_replicas),
+            "retention.ms": str(kafka.retention_hours * 3600 * 1000)}
+
+
 def ensure_topic(kafka: KafkaSettings, topic: str, partitions: int) -> bool:
-    """Creates topic with `partitions` partitions. An existing topic with at least that many is
-    reused; one with fewer is an error. Returns True when the topic was created."""
+    """Creates topic with `partitions` partitions and topic_configs(). An existing topic with
+    at least that many is reused as it is; one with fewer is an error. Returns True when the
+    topic was created."""
     from kafka.admin import NewTopic
     from kafka.errors import KafkaError as ClientError, TopicAlreadyExistsError
 
@@ -88,7 +97,8 @@ def ensure_topic(kafka: KafkaSettings, topic: str, partitions: int) -> bool:
         existing = _partition_count(admin, topic)
         if existing is None:
             try:
-                admin.create_topics([NewTopic(topic, partitions, kafka.replication_factor)],
+                admin.create_topics([NewTopic(topic, partitions, kafka.replication_factor,
+                                              topic_configs=topic_configs(kafka))],
                                     timeout_ms=_REQUEST_TIMEOUT_MS)
                 _wait_for_leaders(admin, topic, partitions)
                 return True

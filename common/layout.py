@@ -24,6 +24,11 @@ class HourPartition:
     def of(cls, when: datetime) -> "HourPartition":
         return cls(when.year, when.month, when.day, when.hour)
 
+    def check(self) -> "HourPartition":
+        """Raises ValueError unless this is a real hour of the calendar."""
+        datetime(self.y, self.m, self.d, self.h)
+        return self
+
     def folder(self) -> str:
         """Zero-padded folder, the path Spot's models read without the metastore."""
         return f"y={self.y:04d}/m={self.m:02d}/d={self.d:02d}/h={self.h:02d}"
@@ -43,8 +48,20 @@ def table_root(app_path: str, source: str) -> str:
     return posixpath.join(app_path, source, "hive")
 
 
-def binary_dir(app_path: str, source: str, when: datetime) -> str:
-    return posixpath.join(app_path, source, "binary", when.strftime("%Y%m%d"), when.strftime("%H"))
+def binary_root(app_path: str, source: str) -> str:
+    return posixpath.join(app_path, source, "binary")
+
+
+def binary_path(app_path: str, source: str, pipeline: str, part: HourPartition,
+                name: str) -> str:
+    """<src>/binary/YYYYMMDD/HH/<pipeline>/<stored name>: the hour is the collector's
+    decision (from the file's name or content) and travels with the path."""
+    return posixpath.join(binary_root(app_path, source), f"{part.y:04d}{part.m:02d}{part.d:02d}",
+                          f"{part.h:02d}", pipeline, name)
+
+
+def quarantine_dir(app_path: str, source: str, pipeline: str) -> str:
+    return posixpath.join(app_path, source, "quarantine", pipeline)
 
 
 def partition_dir(app_path: str, source: str, part: HourPartition) -> str:

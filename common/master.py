@@ -1,6 +1,11 @@
 """The master of one pipeline: watches collector_path, and hands every complete file to a pool
 of collector_processes processes that store and publish it, round robin over the topic's
-partitions. A file leaves the collector folder only once stored and acknowledged."""
+partitions. A file leaves the collector folder only once stored and acknowledged.
+
+The master keeps going through what it can survive: a pool process that dies (the pool is
+replaced and its files retried), a file it cannot move aside, a publish that fails (the file
+stays and is retried). It stops with one clear line when it cannot go on (its folder is gone).
+"""
 from __future__ import annotations
 
 import logging
@@ -10,12 +15,14 @@ import signal
 import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from common.config import IngestConfig, PipelineConfig, load_config
-from common.errors import SpotIngestError
+from common.errors import ConfigError, SpotIngestError, describe
 from common.kafka_io import Publisher, ensure_topic
-from common.plugin import Collector, Published, RejectedFile, load
+from common.messages import stored_name
+from common.plugin import Collected, Collector, Partitions, Published, RejectedFile, load
 from common.storage import open_storage
 from common.watcher import FileWatcher
 
@@ -23,6 +30,8 @@ log = logging.getLogger("spot.master")
 
 QUARANTINE = ".quarantine"
 RETRY_DELAYS = (2, 5, 15, 30, 60)          # seconds between attempts for one file
+MAX_ERRORS_IN_A_ROW = 20                   # then the master exits non-zero with the last one
+PROGRESS_EVERY_S = 30                      # a progress line while a backlog drains
 
 
 def make_collector(config: IngestConfig, pipeline: PipelineConfig) -> Collector:
@@ -55,74 +64,96 @@ def _connected() -> dict:
     return _state
 
 
-def _publish(path: str, partition: int) -> Published:
+def _publish(item: Collected, partitions: Partitions) -> list[Published]:
     state = _connected()
-    return state["collector"].publish(Path(path), partition, state["storage"],
-                                      state["publisher"])
+    return state["collector"].publish(item, partitions, state["storage"], state["publisher"])
 
 
 # ------------------------------------------------------------------ the master itself
 
-def set_aside(path: Path, root: Path, reason: str) -> Path:
-    """Moves a file that can never be collected to <collector_path>/.quarantine/, with the
-    reason beside it."""
+def set_aside(item: Collected, root: Path, reason: str) -> Path:
+    """Moves a file that can never be collected to <collector_path>/.quarantine/, named after
+    its relative path (files of the same name in two sub-folders stay apart), with the reason
+    beside it."""
     folder = root / QUARANTINE
     folder.mkdir(exist_ok=True)
-    target = folder / path.name
-    os.replace(path, target)
-    (folder / f"{path.name}.reason").write_text(reason + "\n")
+    name = stored_name(item.relative)
+    target = folder / name
+    (folder / f"{name}.reason").write_text(f"{item.relative}: {reason}\n", errors="replace")
+    os.replace(item.path, target)
     return target
 
 
 class Master:
-    def __init__(self, config: IngestConfig, pipeline: PipelineConfig, workers: int, topic: str,
-                 settle_seconds: float = 2.0):
+    def __init__(self, config: IngestConfig, pipeline: PipelineConfig, workers: int, topic: str):
         self.config, self.pipeline, self.workers, self.topic = config, pipeline, workers, topic
         self.collector = make_collector(config, pipeline)
-        self.settle_seconds = settle_seconds
         self.stopping = threading.Event()
         self._next_partition = 0
         self._attempts: dict[Path, int] = {}
         self.published = 0
         self.failed = 0
+        self.pool_restarts = 0
+        self._root = pipeline.collector_path
+
+    def check(self) -> None:
+        """The collector folder (created when configured relative) and the tools."""
+        self._root = self.config.collector_folder(self.pipeline.name)
+        self.collector.check_environment()
 
     def prepare(self) -> bool:
-        """Creates or reuses the topic and the collector folder; True when the topic is new."""
-        self.pipeline.collector_path.mkdir(parents=True, exist_ok=True)
+        """check(), then creates or reuses the topic; True when the topic is new."""
+        self.check()
         return ensure_topic(self.config.kafka, self.topic, self.workers)
 
     def stop(self, *_args) -> None:
         self.stopping.set()
 
-    def run(self) -> int:
-        root = self.pipeline.collector_path
-        watcher = FileWatcher(root, self.collector.accepts, self.settle_seconds)
+    def _new_pool(self) -> ProcessPoolExecutor:
         ctx = multiprocessing.get_context("spawn")
-        pool = ProcessPoolExecutor(self.config.collector_processes, mp_context=ctx,
+        return ProcessPoolExecutor(self.config.collector_processes, mp_context=ctx,
                                    initializer=_init_process,
                                    initargs=(str(self.config.path.resolve()), self.pipeline.name,
                                              self.topic))
-        in_flight: dict[Future, Path] = {}
+
+    def run(self) -> int:
+        root = self._root
+        watcher = FileWatcher(root, self.collector.accepts, self.pipeline.settle_seconds,
+                              rescan_seconds=self.pipeline.rescan_seconds)
+        self.pool = self._new_pool()
+        in_flight: dict[Future, Collected] = {}
         watcher.start()
         log.info("%s: watching %s (%d collector processes, %d partitions, topic %s)",
                  self.pipeline.name, root, self.config.collector_processes, self.workers, self.topic)
+        last_progress = time.monotonic()
+        errors_in_a_row = 0
         try:
             while not self.stopping.is_set():
-                busy = set(in_flight.values())
-                for path in watcher.ready():
-                    if path in busy:
-                        continue
+                if not root.is_dir():
+                    raise ConfigError(f"collector folder {root} has disappeared; stopping")
+                try:
                     try:
-                        self.collector.check(path)
-                    except RejectedFile as exc:
-                        target = set_aside(path, root, str(exc))
-                        log.error("%s: %s: set aside in %s: %s", self.pipeline.name, path.name,
-                                  target.parent, exc)
-                        continue
-                    partition = self._next_partition
-                    self._next_partition = (partition + 1) % self.workers
-                    in_flight[pool.submit(_publish, str(path), partition)] = path
-                self._collect(in_flight, watcher)
+                        self._submit_ready(watcher, in_flight)
+                    except BrokenProcessPool:
+                        self._replace_pool(in_flight, watcher)
+                    self._collect(in_flight, watcher)
+                    errors_in_a_row = 0
+                except (ConfigError, KeyboardInterrupt):
+                    raise
+                except Exception as exc:  # noqa: BLE001 - the master must outlive one bad turn
+                    errors_in_a_row += 1
+                    log.error("%s: unexpected error (%d in a row): %s", self.pipeline.name,
+                              errors_in_a_row, describe(exc))
+                    if errors_in_a_row >= MAX_ERRORS_IN_A_ROW:
+                        raise SpotIngestError(f"{self.pipeline.name}: stopping after "
+                                              f"{errors_in_a_row} errors in a row; last: "
+                                              f"{describe(exc)}") from None
+                    self.stopping.wait(RETRY_DELAYS[0])
+                if time.monotonic() - last_progress >= PROGRESS_EVERY_S and \
+                        (in_flight or watcher.pending()):
+                    log.info("%s: progress: %d published, %d in flight, %d waiting",
+                             self.pipeline.name, self.published, len(in_flight), watcher.pending())
+                    last_progress = time.monotonic()
                 self.stopping.wait(self.config.ingestion_interval)
         finally:
             watcher.stop()
@@ -130,32 +161,85 @@ class Master:
                 log.info("%s: stopping: finishing %d file(s) in flight", self.pipeline.name,
                          len(in_flight))
             # Files not started yet stay in the collector folder for the next run.
-            pool.shutdown(wait=True, cancel_futures=True)
+            self.pool.shutdown(wait=True, cancel_futures=True)
             self._collect(in_flight, watcher)
         log.info("%s: stopped; %d file(s) published, %d failure(s)", self.pipeline.name,
                  self.published, self.failed)
         return 0
 
-    def _collect(self, in_flight: dict[Future, Path], watcher: FileWatcher) -> None:
+    def _submit_ready(self, watcher: FileWatcher, in_flight: dict[Future, Collected]) -> None:
+        busy = {item.path for item in in_flight.values()}
+        for path in watcher.ready():
+            if path in busy:
+                continue
+            item = Collected(path, path.relative_to(self._root).as_posix())
+            try:
+                self.collector.check(item)
+            except RejectedFile as exc:
+                self._set_aside(item, str(exc), watcher)
+                continue
+            partitions = Partitions(self._next_partition, self.workers)
+            try:
+                in_flight[self.pool.submit(_publish, item, partitions)] = item
+            except BrokenProcessPool:
+                watcher.retry(path, 0)
+                raise
+            self._next_partition = (self._next_partition + 1) % self.workers
+
+    def _set_aside(self, item: Collected, reason: str, watcher: FileWatcher) -> None:
+        try:
+            target = set_aside(item, self._root, reason)
+        except OSError as exc:
+            log.error("%s: %s cannot be collected (%s) and cannot be set aside either: %s; "
+                      "retry in 60 s", self.pipeline.name, item.relative, reason, describe(exc))
+            watcher.retry(item.path, 60)
+            return
+        log.error("%s: %s: set aside in %s: %s", self.pipeline.name, item.relative,
+                  target.parent, reason)
+
+    def _replace_pool(self, in_flight: dict[Future, Collected], watcher: FileWatcher) -> None:
+        """A pool process died (killed, out of memory): every file it held is retried by a
+        new pool. A file that was published before the death may be published again; its
+        worker output replaces itself."""
+        self.pool_restarts += 1
+        log.error("%s: a collector process died; starting a new pool (restart %d), "
+                  "retrying %d file(s) in flight", self.pipeline.name, self.pool_restarts,
+                  len(in_flight))
+        for item in in_flight.values():
+            watcher.retry(item.path, 0)
+        in_flight.clear()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.pool = self._new_pool()
+
+    def _collect(self, in_flight: dict[Future, Collected], watcher: FileWatcher) -> None:
+        broken = False
         for future in [f for f in in_flight if f.done()]:
-            path = in_flight.pop(future)
+            item = in_flight.pop(future)
             if future.cancelled():
                 continue
             exc = future.exception()
             if exc is None:
-                result: Published = future.result()
-                self._attempts.pop(path, None)
-                self.published += 1
-                log.info("%s: published %s (%d bytes) -> %s, partition %d offset %d",
-                         self.pipeline.name, path.name, result.size, result.remote_path,
-                         result.partition, result.offset)
+                self._attempts.pop(item.path, None)
+                for result in future.result():
+                    self.published += 1
+                    log.info("%s: published %s (%d bytes) -> %s, partition %d offset %d",
+                             self.pipeline.name, result.name, result.size, result.remote_path,
+                             result.partition, result.offset)
+                continue
+            if isinstance(exc, BrokenProcessPool):
+                broken = True
+                watcher.retry(item.path, 0)
+                continue
+            if isinstance(exc, RejectedFile):   # found out while preparing (e.g. not a capture)
+                self._set_aside(item, str(exc), watcher)
                 continue
             self.failed += 1
-            attempt = self._attempts.get(path, 0)
-            self._attempts[path] = attempt + 1
+            attempt = self._attempts.get(item.path, 0)
+            self._attempts[item.path] = attempt + 1
             delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]
-            reason = str(exc) if isinstance(exc, SpotIngestError) else f"{type(exc).__name__}: {exc}"
             log.error("%s: %s not handed over (attempt %d), kept in place, retry in %d s: %s",
-                      self.pipeline.name, path.name, attempt + 1, delay, reason)
+                      self.pipeline.name, item.relative, attempt + 1, delay, describe(exc))
             if not self.stopping.is_set():
-                watcher.retry(path, delay)
+                watcher.retry(item.path, delay)
+        if broken and not self.stopping.is_set():
+            self._replace_pool(in_flight, watcher)

@@ -78,6 +78,23 @@ class Storage(ABC):
             self._discard(tmp)
             raise
 
+    def write_text(self, remote_path: str, text: str) -> None:
+        """Writes a small text file atomically (e.g. a quarantine .reason)."""
+        import tempfile
+
+        with tempfile.NamedTemporaryFile("w", encoding="utf-8", errors="surrogateescape",
+                                         suffix=".txt", delete=False) as out:
+            out.write(text)
+        try:
+            self.upload(out.name, remote_path)
+        finally:
+            os.unlink(out.name)
+
+    def confined(self, path: str, root: str) -> bool:
+        """Whether path, once links are followed, is still under root. The caller has
+        already checked the path itself (normalised, no '..')."""
+        return True
+
     def download(self, remote_path: str, local_path: str | os.PathLike) -> None:
         """Copies remote_path to a local file atomically."""
         local_path = os.fspath(local_path)
@@ -152,9 +169,27 @@ class LocalStorage(Storage):
         except OSError as exc:
             raise self._fail("delete", path, exc) from None
 
+    def confined(self, path: str, root: str) -> bool:
+        real, real_root = os.path.realpath(path), os.path.realpath(root)
+        return real.startswith(real_root.rstrip("/") + "/")
+
+    def upload(self, local_path: str | os.PathLike, remote_path: str) -> None:
+        """As Storage.upload, and durable: the copy and its folder entry are on disk before
+        this returns, so the collector's own file can be removed after it."""
+        super().upload(local_path, remote_path)
+        try:
+            _fsync_dir(os.path.dirname(remote_path))
+        except OSError as exc:
+            raise self._fail("sync", os.path.dirname(remote_path), exc) from None
+
     def _put(self, local_path: str, remote_path: str) -> None:
         try:
             shutil.copyfile(local_path, remote_path)
+            fd = os.open(remote_path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         except OSError as exc:
             raise self._fail("upload", remote_path, exc) from None
 
@@ -235,6 +270,14 @@ class WebHdfsStorage(Storage):
                 for chunk in chunks:
                     out.write(chunk)
         self._call("download", remote_path, get)
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _default_user() -> str:

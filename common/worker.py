@@ -1,25 +1,47 @@
 """A worker bound to one partition: takes messages in order, lets the pipeline's processor
 turn each into rows (up to `parallel` at once), and commits offsets strictly in order, each
-only after its rows are in place. A transient failure re-reads from the failed message."""
+only after its rows are in place.
+
+Failures are told apart (common/errors.py):
+- a message that is not for us (BadMessage) is logged, skipped and committed;
+- a file that can never be read is quarantined by the processor and committed;
+- a fault of the machine (a service down, a decoder missing or killed, a full disk) is
+  retried from the failed message, with a growing delay, for as long as it lasts: it never
+  costs the file anything;
+- anything else is retried too, but at most max_attempts times per message: then the file is
+  set aside with the reason and the partition moves on.
+
+Stopping: the first Ctrl-C, SIGTERM or SIGHUP stops taking messages and finishes what is in
+flight (committing it); a second one abandons it (decoders killed, nothing in flight
+committed: those messages come again on the next start).
+"""
 from __future__ import annotations
 
 import logging
 import threading
 import time
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor, wait, FIRST_COMPLETED
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
+from common import decoder
 from common.catalog import Catalog
 from common.config import IngestConfig, PipelineConfig
-from common.errors import KafkaError, SpotIngestError
+from common.errors import KafkaError, TransientError, describe
 from common.kafka_io import Message, PartitionConsumer
-from common.plugin import BadMessage, Processed, Processor, load
+from common.messages import BadMessage
+from common.plugin import Processed, Processor, StreamingJob, load
 from common.storage import open_storage
 
 log = logging.getLogger("spot.worker")
 
 RETRY_DELAYS = (2, 5, 15, 30, 60)
 TOPIC_WAIT_S = 60      # a worker started just before its master waits for the topic
+
+
+def is_machine_fault(exc: BaseException) -> bool:
+    """Faults of the machine or a service (never the file's): retried without a limit.
+    OSError covers a full or read-only disk and lost connections."""
+    return isinstance(exc, (TransientError, OSError, MemoryError))
 
 
 def make_processor(config: IngestConfig, pipeline: PipelineConfig, worker_id: int) -> Processor:
@@ -37,11 +59,17 @@ class Worker:
         self.topic, self.parallel = topic, parallel
         self.processor = make_processor(config, pipeline, worker_id)
         self.stopping = threading.Event()
+        self.abandoning = threading.Event()
         self.processed = 0
         self.rows = 0
+        self.quarantined = 0
         self.tag = f"{pipeline.name} worker-{worker_id}"
+        self._attempts: dict[int, int] = {}
 
     def stop(self, *_args) -> None:
+        """First call: finish what is in flight. Second call: abandon it."""
+        if self.stopping.is_set():
+            self.abandoning.set()
         self.stopping.set()
 
     def _handle(self, message: Message) -> Processed | None:
@@ -52,6 +80,7 @@ class Worker:
             return None
 
     def run(self, idle_exit_seconds: float | None = None) -> int:
+        self.processor.start()
         consumer = PartitionConsumer(self.config.kafka, self.topic, self.worker_id,
                                      wait_for_topic_s=TOPIC_WAIT_S)
         log.info("%s: reading %s partition %d (up to %d file(s) at once)", self.tag,
@@ -61,9 +90,11 @@ class Worker:
         idle_since = time.monotonic()
         with ThreadPoolExecutor(self.parallel, thread_name_prefix="decode") as pool:
             try:
-                while not self.stopping.is_set():
+                while not self.abandoning.is_set():
+                    if self.stopping.is_set() and not pending:
+                        break
                     room = self.parallel - len(pending)
-                    if room > 0:
+                    if room > 0 and not self.stopping.is_set():
                         for message in consumer.poll(timeout_ms=200 if pending else 1000,
                                                      max_records=room):
                             pending.append((message, pool.submit(self._handle, message),
@@ -74,29 +105,70 @@ class Worker:
                             break
                         continue
                     wait([pending[0][1]], timeout=0.5, return_when=FIRST_COMPLETED)
-                    while pending and pending[0][1].done():
+                    while pending and pending[0][1].done() and not self.abandoning.is_set():
                         message, future, started = pending.popleft()
                         exc = future.exception()
                         if exc is not None:
                             failures += 1
-                            self._retry_from(consumer, message, pending, exc, failures)
-                            break
+                            result = self._failed(message, exc, failures)
+                            if result is None:
+                                self._retry_from(consumer, message, pending, failures)
+                                break
+                        else:
+                            result = future.result()
                         failures = 0
-                        self._done(message, future.result(), time.monotonic() - started)
+                        self._attempts.pop(message.offset, None)
+                        self._done(message, result, time.monotonic() - started)
                         self._commit(consumer, message.offset)
                         idle_since = time.monotonic()
             finally:
+                if self.abandoning.is_set() and pending:
+                    killed = decoder.abandon_all()
+                    log.info("%s: abandoning %d message(s) in flight (%d decoder(s) stopped); "
+                             "they come again on the next start", self.tag, len(pending), killed)
                 for _, future, _ in pending:
                     future.cancel()
                 consumer.close()
-        log.info("%s: stopped; %d message(s), %d row(s)", self.tag, self.processed, self.rows)
+        log.info("%s: stopped; %d message(s), %d row(s), %d quarantined", self.tag,
+                 self.processed, self.rows, self.quarantined)
         return 0
+
+    def _failed(self, message: Message, exc: BaseException, failures: int) -> Processed | None:
+        """Logs a failure; returns the quarantined result once a message has failed too often
+        for reasons other than the machine's, else None (retry)."""
+        reason = describe(exc)
+        if self.stopping.is_set():
+            log.error("%s: offset %d not done (%s); not committed, it comes again on the next "
+                      "start", self.tag, message.offset, reason)
+            return None
+        if is_machine_fault(exc):
+            delay = RETRY_DELAYS[min(failures - 1, len(RETRY_DELAYS) - 1)]
+            log.error("%s: offset %d not done, not the file's fault (%s); not committed, "
+                      "retry in %d s", self.tag, message.offset, reason, delay)
+            return None
+        attempts = self._attempts.get(message.offset, 0) + 1
+        self._attempts[message.offset] = attempts
+        limit = self.pipeline.max_attempts
+        if attempts < limit:
+            delay = RETRY_DELAYS[min(attempts - 1, len(RETRY_DELAYS) - 1)]
+            log.error("%s: offset %d failed (attempt %d of %d), not committed, retry in %d s: %s",
+                      self.tag, message.offset, attempts, limit, delay, reason)
+            return None
+        log.error("%s: offset %d failed %d times, giving up on it: %s", self.tag,
+                  message.offset, attempts, reason)
+        try:
+            return self.processor.give_up(message, f"failed {attempts} times: {reason}")
+        except Exception as second:  # noqa: BLE001 - cannot set it aside now: retry later
+            log.error("%s: offset %d cannot be set aside now: %s", self.tag, message.offset,
+                      describe(second))
+            return None
 
     def _done(self, message: Message, result: Processed | None, seconds: float) -> None:
         self.processed += 1
         if result is None:
             return
         if result.quarantined:
+            self.quarantined += 1
             log.error("%s: %s quarantined at %s: offset %d committed, going on", self.tag,
                       result.name, result.quarantined, message.offset)
             return
@@ -116,19 +188,31 @@ class Worker:
                 delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]
                 attempt += 1
                 log.error("%s: %s; retry in %d s", self.tag, exc, delay)
-                if self.stopping.wait(delay):
+                if self.abandoning.wait(delay):
                     return
 
     def _retry_from(self, consumer: PartitionConsumer, message: Message,
-                    pending: deque, exc: BaseException, failures: int) -> None:
+                    pending: deque, failures: int) -> None:
         """Waits for the messages behind the failed one, then re-reads from it."""
         for _, future, _ in pending:
             future.cancel()
         wait([f for _, f, _ in pending])
         pending.clear()
-        delay = RETRY_DELAYS[min(failures - 1, len(RETRY_DELAYS) - 1)]
-        reason = str(exc) if isinstance(exc, SpotIngestError) else f"{type(exc).__name__}: {exc}"
-        log.error("%s: offset %d failed (attempt %d), not committed, retry in %d s: %s",
-                  self.tag, message.offset, failures, delay, reason)
         consumer.seek(message.offset)
-        self.stopping.wait(delay)
+        if not self.stopping.is_set():
+            self.stopping.wait(RETRY_DELAYS[min(failures - 1, len(RETRY_DELAYS) - 1)])
+
+
+def run_worker(config: IngestConfig, pipeline: PipelineConfig, worker_id: int, topic: str,
+               parallel: int, stopper) -> int:
+    """worker.py's body: a per-message Worker, or the pipeline's long-running job.
+    `stopper(callback)` installs the stop signals."""
+    face = load(pipeline.type, "worker")
+    if isinstance(face, type) and issubclass(face, StreamingJob):
+        job = face(config, pipeline, worker_id)
+        stopping = threading.Event()
+        stopper(lambda *_: stopping.set())
+        return job.run(topic, parallel, stopping)
+    worker = Worker(config, pipeline, worker_id, topic, parallel)
+    stopper(worker.stop)
+    return worker.run()

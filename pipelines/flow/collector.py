@@ -4,7 +4,9 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from common.plugin import BinaryFileCollector, RejectedFile
+from common.binary import BinaryFileCollector
+from common.layout import HourPartition
+from common.plugin import Collected, RejectedFile
 from common.watcher import matches_supported
 
 # nfcapd.201601040900, nfcapd.20160104090000, with nfcapd -Z: nfcapd.201601040900+0100
@@ -35,8 +37,8 @@ class FlowCollector(BinaryFileCollector):
     def accepts(self, name: str) -> bool:
         return matches_supported(name, self.pipeline.supported_files) and not is_in_progress(name)
 
-    def file_time(self, name: str) -> datetime:
-        return flow_file_time(name)
+    def file_hour(self, item: Collected) -> HourPartition:
+        return HourPartition.of(flow_file_time(item.name))
 
 
 COLLECTOR = FlowCollector

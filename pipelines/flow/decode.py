@@ -5,7 +5,6 @@ the output is streamed: memory stays flat whatever the file size.
 """
 from __future__ import annotations
 
-import io
 import re
 from collections.abc import Iterator, Sequence
 from typing import IO
@@ -14,8 +13,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from common.arrow_csv import PrefixedStream, stream_batches
 from common.decoder import split_options
-from common.errors import DecodeError
+from common.errors import ConfigError, DecodeError, DecoderUnavailable
 from common.schemas import FLOW
 
 NFDUMP = "nfdump"
@@ -49,33 +49,29 @@ def nfdump_failed(stderr: str) -> bool:
 
 
 def header_names(first_line: bytes) -> list[str]:
-    """Column names of nfdump's csv header line; DecodeError when a needed one is missing."""
+    """Column names of nfdump's csv header line. A header without a column the table needs
+    is this nfdump's fault (not 1.7's csv), never the file's: DecoderUnavailable."""
     names = [n.strip() for n in first_line.decode("ascii", "replace").strip().split(",")]
     missing = [n for n in [TIME_RECEIVED, *FIELDS.values()] if n not in names]
     if missing:
-        raise DecodeError(f"nfdump csv header lacks {', '.join(missing)}: "
-                          f"{first_line[:200]!r}")
+        raise DecoderUnavailable(f"nfdump's csv header lacks {', '.join(missing)} (nfdump 1.7 "
+                                 f"is needed): {first_line[:200]!r}")
     return names
 
 
-class _Prefixed(io.RawIOBase):
-    """A stream with some already-read bytes put back in front."""
+# The worker owns nfdump's input and output: process_opt may filter or aggregate, not these.
+OWNED_OPTIONS = ("-r", "-R", "-M", "-w", "-o", "-q")
 
-    def __init__(self, prefix: bytes, rest: IO[bytes]):
-        self._prefix, self._rest = prefix, rest
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        if self._prefix:
-            n = min(len(buffer), len(self._prefix))
-            buffer[:n] = self._prefix[:n]
-            self._prefix = self._prefix[n:]
-            return n
-        data = self._rest.read(len(buffer))
-        buffer[:len(data)] = data
-        return len(data)
+def check_options(process_opt: str) -> list[str]:
+    """process_opt as arguments; ConfigError when it cannot be split or sets an option the
+    worker owns."""
+    options = split_options(process_opt)
+    owned = [o for o in options if o[:2] in OWNED_OPTIONS]
+    if owned:
+        raise ConfigError(f"process_opt {process_opt!r} sets {owned[0][:2]}: the worker sets "
+                          f"{' '.join(OWNED_OPTIONS)} itself (use process_opt for filters)")
+    return options
 
 
 def _read_types(names: Sequence[str]) -> dict[str, pa.DataType]:
@@ -94,15 +90,13 @@ def csv_batches(stdout: IO[bytes], names: Sequence[str], tz: str = "UTC",
     if not head or head == NO_FLOWS:
         stdout.read()      # drain: nfdump must be able to finish
         return
-    reader = pacsv.open_csv(
-        _Prefixed(head, stdout),
-        read_options=pacsv.ReadOptions(column_names=list(names), block_size=block_size),
-        parse_options=pacsv.ParseOptions(delimiter=","),
-        convert_options=pacsv.ConvertOptions(column_types=_read_types(names),
-                                             include_columns=[TIME_RECEIVED, *FIELDS.values()],
-                                             strings_can_be_null=False),
-    )
-    for batch in reader:
+    for batch in stream_batches(
+            PrefixedStream(head, stdout), "nfdump csv output",
+            pacsv.ReadOptions(column_names=list(names), block_size=block_size),
+            pacsv.ParseOptions(delimiter=","),
+            pacsv.ConvertOptions(column_types=_read_types(names),
+                                 include_columns=[TIME_RECEIVED, *FIELDS.values()],
+                                 strings_can_be_null=False)):
         yield to_flow_batch(batch, tz)
 
 

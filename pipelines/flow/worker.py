@@ -1,23 +1,35 @@
 """Flow worker side: one nfcapd binary -> nfdump -> Arrow -> one Parquet file in its hour."""
 from __future__ import annotations
 
-import os
+import logging
+import tempfile
 import threading
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 
 from common import decoder
-from common.errors import DecodeError
-from common.layout import HourPartition
-from common.plugin import BadMessage, BinaryFileProcessor, Output, RejectedFile
+from common.binary import Binary, BinaryFileProcessor, Output
+from common.errors import ConfigError, DecodeError, DecoderUnavailable
 from common.schemas import FLOW
-from pipelines.flow.collector import flow_file_time
-from pipelines.flow.decode import csv_batches, header_names, nfdump_argv, nfdump_failed
+from pipelines.flow.decode import (check_options, csv_batches, header_names, nfdump_argv,
+                                   nfdump_failed)
+
+log = logging.getLogger(__name__)
 
 
-def worker_timezone() -> str:
-    """Times are rendered in the worker's TZ (the launcher sets it), UTC when unset."""
-    return (os.environ.get("TZ") or "UTC").lstrip(":")
+def make_probe(folder: Path) -> Path | None:
+    """A one-flow nfcapd file made by this machine's own nfcapd (so this nfdump reads it), to
+    try the decoder and its options at start; None when nfcapd cannot make one."""
+    from pipelines.flow.netflow_generator import capture, synthetic_flows
+
+    try:
+        return capture(synthetic_flows(1, datetime(2016, 1, 4, 9, tzinfo=timezone.utc), seed=1),
+                       folder, "nfcapd.201601040900")
+    except (RuntimeError, OSError) as exc:
+        log.warning("no probe file (nfcapd: %s); nfdump's options are checked on an empty file",
+                    exc)
+        return None
 
 
 class FlowProcessor(BinaryFileProcessor):
@@ -26,28 +38,50 @@ class FlowProcessor(BinaryFileProcessor):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.tz = worker_timezone()
+        self.tz = "UTC"
         self.env = decoder.decoder_env({"TZ": self.tz})
         self._names: list[str] | None = None
         self._names_lock = threading.Lock()
 
+    def start(self) -> None:
+        """nfdump installed, process_opt accepted, TZ known, csv header as expected: checked
+        once here, so that none of them can ever be mistaken for a bad file."""
+        super().start()
+        self.tz = decoder.worker_timezone()
+        self.env = decoder.decoder_env({"TZ": self.tz})
+        check_options(self.pipeline.process_opt)
+        with tempfile.TemporaryDirectory(prefix="spot-nfdump-probe-") as folder:
+            probe = make_probe(Path(folder))
+            empty = Path(folder) / "empty"
+            empty.write_bytes(b"")
+            try:
+                if probe is not None:
+                    self._names = self._header(probe)
+                out, _ = decoder.run(nfdump_argv(str(probe or empty), self.pipeline.process_opt),
+                                     self.env, timeout=60,
+                                     stderr_fails=nfdump_failed if probe else None)
+            except (DecodeError, DecoderUnavailable) as exc:
+                raise ConfigError(f"nfdump cannot run with process_opt "
+                                  f"{self.pipeline.process_opt!r}: {exc}") from None
+        if out.startswith("usage"):
+            raise ConfigError(f"nfdump refuses process_opt {self.pipeline.process_opt!r} "
+                              "(it printed its usage)")
+
+    def _header(self, local: Path) -> list[str]:
+        """nfdump's csv column names, from its own header (a one-record run without filters:
+        the columns do not depend on them)."""
+        out, _ = decoder.run(nfdump_argv(str(local), header=True) + ["-c", "1"], self.env,
+                             timeout=60, stderr_fails=nfdump_failed)
+        first = out.splitlines()[0] if out else ""
+        return header_names(first.encode())
+
     def csv_names(self, local: Path) -> list[str]:
-        """nfdump's csv column names, read once from its own header (a 1-record run)."""
         with self._names_lock:
             if self._names is None:
-                argv = nfdump_argv(str(local), self.pipeline.process_opt, header=True) + ["-c", "1"]
-                out = decoder.run(argv, self.env, timeout=60)
-                first = out.splitlines()[0] if out else ""
-                if nfdump_failed(first) or "," not in first:
-                    raise DecodeError(f"nfdump printed no csv header: {first[:120]!r}")
-                self._names = header_names(first.encode())
+                self._names = self._header(local)
             return self._names
 
-    def decode(self, local: Path, name: str, workdir: Path) -> Iterator[Output]:
-        try:
-            part = HourPartition.of(flow_file_time(name))
-        except RejectedFile as exc:
-            raise BadMessage(str(exc)) from None
+    def decode(self, local: Path, binary: Binary, workdir: Path) -> Iterator[Output]:
         names = self.csv_names(local)
 
         def batches():
@@ -55,7 +89,7 @@ class FlowProcessor(BinaryFileProcessor):
             with decoder.stream(argv, self.env, stderr_fails=nfdump_failed) as out:
                 yield from csv_batches(out, names, self.tz)
 
-        yield Output(part, f"{self.pipeline.name}-{name}.parquet", batches())
+        yield Output(binary.partition, self.output_name(binary), batches())
 
 
 PROCESSOR = FlowProcessor

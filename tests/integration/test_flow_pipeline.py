@@ -19,7 +19,7 @@ from common.catalog import Catalog
 from common.config import IngestConfig, load_config
 from common.kafka_io import PartitionConsumer, Publisher, ensure_topic
 from common.layout import HourPartition, partition_dir
-from common.plugin import FileMessage
+from common.messages import FileMessage, stored_name
 from common.schemas import FLOW
 from common.setup import setup_all
 from common.storage import open_storage
@@ -77,8 +77,9 @@ def expected_row(n: dict) -> dict:
 
 
 def output_path(config: IngestConfig, name: str) -> str:
-    part = HourPartition(2016, 1, 4, int(name[15:17]))
-    return f"{partition_dir(config.hdfs_app_path, 'flow', part)}/{PIPELINE}-{name}"
+    """Output of a file collected as `name` (a path relative to collector_path)."""
+    part = HourPartition(2016, 1, 4, int(name.rsplit("/", 1)[-1][15:17]))
+    return f"{partition_dir(config.hdfs_app_path, 'flow', part)}/{PIPELINE}-{stored_name(name)}"
 
 
 def drop(src: Path, folder: Path, name: str | None = None) -> Path:
@@ -89,7 +90,7 @@ def drop(src: Path, folder: Path, name: str | None = None) -> Path:
 
 def read_placed(config: IngestConfig, name: str, tmp_path: Path) -> list[dict]:
     storage = open_storage(config)
-    local = tmp_path / f"{name}.parquet"
+    local = tmp_path / f"{stored_name(name)}.parquet"
     storage.download(output_path(config, name) + ".parquet", local)
     table = pq.read_table(local)
     assert table.schema.equals(FLOW.arrow_schema(), check_metadata=False)
@@ -104,6 +105,8 @@ def test_flow_end_to_end(backend, request, flow_files, spark, tmp_path):
     collector = config.pipeline(PIPELINE).collector_path
     topic = unique("SPOT-INGEST-flow")
     names = [name for name, _, _ in FILES]
+    # as collected: one in a dated sub-folder (nfcapd -S)
+    relative = {n: ("2016-01-04/" + n if n == names[1] else n) for n in names}
 
     drop(flow_files[names[0]], collector)                             # there before the master
     in_progress = drop(flow_files[names[3]], collector, "nfcapd.current.4242")
@@ -118,7 +121,8 @@ def test_flow_end_to_end(backend, request, flow_files, spark, tmp_path):
         drop(flow_files[names[2]], collector)
 
         def placed(subset):
-            return all(storage.exists(output_path(config, n) + ".parquet") for n in subset)
+            return all(storage.exists(output_path(config, relative[n]) + ".parquet")
+                       for n in subset)
 
         wait_for(lambda: placed(names[:3]), 120, "the first three files in the table", procs)
         assert in_progress.exists()                                   # left alone
@@ -134,7 +138,7 @@ def test_flow_end_to_end(backend, request, flow_files, spark, tmp_path):
     # every row of every file, exactly as nfdump prints it
     for name in names:
         expected = [expected_row(n) for n in nfdump_rows(flow_files[name])]
-        got = read_placed(config, name, tmp_path)
+        got = read_placed(config, relative[name], tmp_path)
         assert len(got) == len(expected), name
         for g, e in zip(got, expected):
             g["tdur"] = round(g["tdur"], 3)
@@ -151,8 +155,8 @@ def test_flow_end_to_end(backend, request, flow_files, spark, tmp_path):
     assert per_partition == {(2016, 1, 4, 9): 300 + 250, (2016, 1, 4, 10): 200 + 150}
     per_file = {re.sub(r".*/", "", r[0]): r[1] for r in spark.sql(
         f"SELECT input_file_name(), count(*) FROM {db}.flow GROUP BY 1").collect()}
-    assert per_file == {f"{PIPELINE}-{name}.parquet": count_flows(flow_files[name])
-                        for name in names}
+    assert per_file == {f"{PIPELINE}-{stored_name(relative[name])}.parquet":
+                        count_flows(flow_files[name]) for name in names}
     sample = nfdump_rows(flow_files[names[2]])[17]
     (row,) = spark.sql(f"SELECT * FROM {db}.flow WHERE h = 10 AND sip = '{sample['sa']}' AND "
                        f"sport = {sample['sp']} AND dport = {sample['dp']}").collect()
@@ -162,10 +166,11 @@ def test_flow_end_to_end(backend, request, flow_files, spark, tmp_path):
     assert row == expected_row(sample)
 
     # each worker read only its own partition: the master's round robin decides who gets what
-    published = dict(re.findall(r"published (nfcapd\.\d+) .* partition (\d) offset", master.log()))
-    assert sorted(published) == names
+    published = dict(re.findall(r"published (\S*nfcapd\.\d+) .* partition (\d) offset",
+                                master.log()))
+    assert sorted(published) == sorted(relative.values())
     for worker_id, worker in enumerate(workers):
-        done = re.findall(rf"worker-{worker_id}: (nfcapd\.\d+): \d+ rows", worker.log())
+        done = re.findall(rf"worker-{worker_id}: (\S*nfcapd\.\d+): \d+ rows", worker.log())
         assert sorted(done) == sorted(n for n, p in published.items() if int(p) == worker_id)
         assert done                                                   # both partitions used
     with Catalog(config.hive.metastore_uris) as catalog:
@@ -174,18 +179,27 @@ def test_flow_end_to_end(backend, request, flow_files, spark, tmp_path):
 
 
 def test_bad_name_is_set_aside(local_config, flow_files, tmp_path):
+    """Two files of the same bad name in two sub-folders: both set aside, apart."""
     list(setup_all(local_config))
     collector = local_config.pipeline(PIPELINE).collector_path
     drop(flow_files["nfcapd.201601040900"], collector, "nfcapd.latest")
+    (collector / "r2").mkdir()
+    drop(flow_files["nfcapd.201601040905"], collector / "r2", "nfcapd.latest")
     master = start_master(local_config.path, PIPELINE, 1, unique("SPOT-INGEST-flow"), tmp_path)
+    quarantine = collector / ".quarantine"
+    other = stored_name("r2/nfcapd.latest")
     try:
-        wait_for(lambda: (collector / ".quarantine" / "nfcapd.latest").exists(), 60,
-                 "the bad name to be set aside", [master])
+        wait_for(lambda: (quarantine / "nfcapd.latest").exists() and (quarantine / other).exists(),
+                 60, "the bad names to be set aside", [master])
     finally:
         assert master.stop() == 0
-    assert (collector / ".quarantine" / "nfcapd.latest.reason").read_text() == (
-        "file name 'nfcapd.latest' carries no time stamp: expected nfcapd.YYYYMMDDhhmm or "
-        "nfcapd.YYYYMMDDhhmmss\n")
+    assert (quarantine / "nfcapd.latest.reason").read_text() == (
+        "nfcapd.latest: file name 'nfcapd.latest' carries no time stamp: expected "
+        "nfcapd.YYYYMMDDhhmm or nfcapd.YYYYMMDDhhmmss\n")
+    assert (quarantine / f"{other}.reason").read_text().startswith("r2/nfcapd.latest: file name")
+    assert (quarantine / "nfcapd.latest").read_bytes() == \
+        flow_files["nfcapd.201601040900"].read_bytes()
+    assert (quarantine / other).read_bytes() == flow_files["nfcapd.201601040905"].read_bytes()
     assert "nfcapd.latest: set aside in" in master.log()
 
 
@@ -250,8 +264,8 @@ def test_corrupt_file_is_quarantined_and_the_next_one_lands(local_config, flow_f
     assert storage.list(quarantine) == ["nfcapd.201601040900", "nfcapd.201601040900.reason",
                                         "nfcapd.201601040910", "nfcapd.201601040910.reason"]
     reason = Path(quarantine, "nfcapd.201601040900.reason").read_text()
-    assert re.fullmatch(r".*/nfcapd\.201601040900: nfdump failed \(exit code 0\): Open file "
-                        r"'.*': bad magic: 0x[0-9A-F]+\n", reason), reason
+    assert re.fullmatch(r"nfcapd\.201601040900 \(.*/nfcapd\.201601040900\): nfdump failed "
+                        r"\(exit code 0\): Open file '.*': bad magic: 0x[0-9A-F]+\n", reason), reason
     assert "appendix offset error" in Path(quarantine, "nfcapd.201601040910.reason").read_text()
     assert storage.exists(output_path(local_config, "nfcapd.201601040905") + ".parquet")
     assert not storage.exists(output_path(local_config, "nfcapd.201601040900") + ".parquet")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from common.config import (DEFAULT_CONFIG, HiveSettings, load_config, parse_config,
-                           resolve_config_path)
+from common.config import (DEFAULT_CONFIG, HiveSettings, SparkStreamingSettings, load_config,
+                           parse_config, resolve_config_path)
 from common.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -138,7 +138,7 @@ def test_unknown_key_is_rejected(tmp_path):
     assert error_of(tmp_path, variant(pipelines__flow_internals__colector_path="x")) == \
         "CONF: unknown key 'pipelines.flow_internals.colector_path' (known here: type, " \
         "collector_path, local_staging, supported_files, process_opt, pkt_num, " \
-        "pcap_split_staging, parser)"
+        "pcap_split_staging, parser, max_attempts, settle_seconds, rescan_seconds)"
 
 
 def test_pipeline_name_must_be_lowercase_without_spaces(tmp_path):
@@ -164,15 +164,71 @@ def test_non_positive_worker_counts(tmp_path, value, shown):
         f"CONF: key 'collector_processes': expected a positive integer, got {shown}"
 
 
-def test_absolute_collector_path_must_exist(tmp_path):
-    assert error_of(tmp_path, variant(pipelines__flow_internals__collector_path="/nonexistent/flows")) == \
-        "CONF: key 'pipelines.flow_internals.collector_path': folder '/nonexistent/flows' " \
-        "does not exist"
+def test_absolute_collector_path_must_exist_for_the_master_of_that_pipeline(tmp_path):
+    data = variant(pipelines__dns_server_1__collector_path="/nonexistent/flows")
+    path = write(tmp_path, data)
+    config = load_config(path)                  # other pipelines are not held up by it
+    assert config.collector_folder("flow_internals") == tmp_path / "collector" / "flow"
+    with pytest.raises(ConfigError) as info:
+        config.collector_folder("dns_server_1")
+    assert str(info.value) == f"{path}: key 'pipelines.dns_server_1.collector_path': folder " \
+                              "'/nonexistent/flows' does not exist"
 
 
-def test_relative_collector_path_is_resolved_not_required(tmp_path):
+def test_relative_collector_path_is_created_on_demand(tmp_path):
     config = load_config(write(tmp_path, VALID))
-    assert not config.pipeline("flow_internals").collector_path.exists()
+    folder = config.pipeline("flow_internals").collector_path
+    assert folder == tmp_path / "collector" / "flow" and not folder.exists()
+    assert config.collector_folder("flow_internals") == folder
+    assert folder.is_dir()
+
+
+def test_hdfs_app_path_is_normalised_once(tmp_path):
+    data = variant(hdfs={"namenode_url": "http://nn:9870"}, hdfs_app_path="//user//spot/./x/../")
+    assert load_config(write(tmp_path, data)).hdfs_app_path == "/user/spot"
+
+
+def test_the_seeds_own_example_is_accepted(tmp_path):
+    """The user's document's example, its spark-streaming values empty strings, its local
+    staging /tmp/; only the placeholders that name hosts and folders are filled in."""
+    (tmp_path / "flows").mkdir()
+    seed = {
+        "dbname": "spot", "hdfs_app_path": "/user/spot", "collector_processes": 5,
+        "ingestion_interval": 1,
+        "spark-streaming": {"driver_memory": "", "spark_exec": "", "spark_executor_memory": "",
+                            "spark_executor_cores": "", "spark_batch_size": ""},
+        "kafka": {"kafka_server": "127.0.0.1", "kafka_port": "9092", "zookeper_server": "zk",
+                  "zookeper_port": "2181", "message_size": 900000},
+        "pipelines": {
+            "flow_internals": {"type": "flow", "collector_path": str(tmp_path / "flows"),
+                               "local_staging": "/tmp/", "process_opt": ""},
+            "dns_server_1": {"type": "dns", "collector_path": "/path_to_dns_collector",
+                             "local_staging": "/tmp/", "pkt_num": "650000",
+                             "pcap_split_staging": "/tmp", "process_opt": "-E separator=, -E "
+                             "header=y -E occurrence=f -T fields -e frame.time -e frame.time_epoch"
+                             " -e frame.len -e ip.src -e ip.dst -e dns.resp.name -e dns.resp.type"
+                             " -e dns.resp.class -e dns.flags.rcode -e dns.a 'dns.flags.response"
+                             " == 1'"}}}
+    config = load_config(write(tmp_path, seed))
+    assert config.spark_streaming == SparkStreamingSettings()
+    assert (config.kafka.port, config.pipeline("dns_server_1").pkt_num) == (9092, 650000)
+    assert config.collector_folder("flow_internals") == tmp_path / "flows"
+
+
+def test_optional_pipeline_keys(tmp_path):
+    config = load_config(write(tmp_path, VALID))
+    flow = config.pipeline("flow_internals")
+    assert (flow.max_attempts, flow.settle_seconds, flow.rescan_seconds) == (5, 2.0, 30.0)
+    assert (config.kafka.retention_hours, config.kafka.min_insync_replicas) == (168, 1)
+    data = variant(pipelines__flow_internals__max_attempts=3,
+                   pipelines__flow_internals__settle_seconds=0,
+                   kafka__replication_factor=3, kafka__retention_hours=24)
+    config = load_config(write(tmp_path, data))
+    assert (config.pipeline("flow_internals").max_attempts,
+            config.pipeline("flow_internals").settle_seconds) == (3, 0.0)
+    assert (config.kafka.retention_hours, config.kafka.min_insync_replicas) == (24, 2)
+    assert error_of(tmp_path, variant(pipelines__flow_internals__max_attempts=0)) == \
+        "CONF: key 'pipelines.flow_internals.max_attempts': expected a positive integer, got 0"
 
 
 def test_zookeeper_keys_are_accepted_and_ignored(tmp_path):

@@ -7,11 +7,12 @@ from datetime import datetime
 import pyarrow as pa
 import pytest
 
-from common.errors import DecodeError
+from common.errors import ConfigError, DecodeError, DecoderUnavailable
 from common.plugin import RejectedFile
 from common.schemas import FLOW
 from pipelines.flow.collector import flow_file_time, is_in_progress
-from pipelines.flow.decode import csv_batches, header_names, nfdump_argv, nfdump_failed
+from pipelines.flow.decode import (check_options, csv_batches, header_names, nfdump_argv,
+                                   nfdump_failed)
 
 HEADER = (b"ts,te,td,sa,da,sp,dp,pr,flg,fwd,stos,ipkt,ibyt,opkt,obyt,in,out,sas,das,smk,dmk,"
           b"dtos,dir,nh,nhb,svln,dvln,ismc,odmc,idmc,osmc,mpls1,mpls2,mpls3,mpls4,mpls5,mpls6,"
@@ -64,9 +65,31 @@ def test_no_matching_flows_is_zero_rows():
 
 
 def test_header_must_carry_the_mapped_names():
-    with pytest.raises(DecodeError) as info:
+    """A header without the columns is this nfdump's fault, not the file's."""
+    with pytest.raises(DecoderUnavailable) as info:
         header_names(b"ts,te,td,sa,da\n")
-    assert str(info.value).startswith("nfdump csv header lacks tr, sp, dp, pr, flg, fwd")
+    assert str(info.value) == ("nfdump's csv header lacks tr, sp, dp, pr, flg, fwd, stos, ipkt, "
+                               "ibyt, opkt, obyt, in, out, sas, das, dtos, dir, ra (nfdump 1.7 is "
+                               "needed): b'ts,te,td,sa,da\\n'")
+
+
+@pytest.mark.parametrize("opt, message", [
+    ("-o json", "process_opt '-o json' sets -o: the worker sets -r -R -M -w -o -q itself (use "
+                "process_opt for filters)"),
+    ("'proto tcp", "process_opt \"'proto tcp\" cannot be split into arguments: No closing "
+                   "quotation"),
+])
+def test_options_the_worker_owns_or_cannot_split_are_refused(opt, message):
+    with pytest.raises(ConfigError) as info:
+        check_options(opt)
+    assert str(info.value) == message
+
+
+def test_malformed_csv_is_a_decode_error():
+    with pytest.raises(DecodeError) as info:
+        rows(LINES[0] + b"\n" + b"2016-01-04 09:00:00,only,three\n")
+    assert str(info.value) == ("nfdump csv output cannot be parsed: CSV parse error: Expected 48 "
+                               "columns, got 3: 2016-01-04 09:00:00,only,three")
 
 
 def test_out_of_range_integer_fails_loudly():

@@ -8,30 +8,44 @@ import pytest
 
 from common.errors import ConfigError
 from common.kafka_io import check_topic_name, default_topic_name
-from common.layout import HourPartition, binary_dir, partition_dir, setup_folders
+from common.layout import HourPartition, binary_path, partition_dir, setup_folders
 from common.schemas import DNS, FLOW, PROXY, TABLES
 
 
-def test_flow_columns_in_spec_order():
-    assert [(c.name, c.hive_type) for c in FLOW.columns][:9] == [
-        ("treceived", "STRING"), ("unix_tstamp", "BIGINT"), ("tryear", "INT"),
-        ("trmonth", "INT"), ("trday", "INT"), ("trhour", "INT"), ("trminute", "INT"),
-        ("trsec", "INT"), ("tdur", "FLOAT")]
-    assert FLOW.column_names[-1] == "rip"
-    assert len(FLOW.columns) == 28
-    assert len(DNS.columns) == 10
-    assert len(PROXY.columns) == 28
+# SPEC.md's tables, written out literally: the declarations must match them exactly.
+SPEC_FLOW = ("treceived STRING, unix_tstamp BIGINT, tryear INT, trmonth INT, trday INT, "
+             "trhour INT, trminute INT, trsec INT, tdur FLOAT, sip STRING, dip STRING, "
+             "sport INT, dport INT, proto STRING, flag STRING, fwd INT, stos INT, ipkt BIGINT, "
+             "ibyt BIGINT, opkt BIGINT, obyt BIGINT, input INT, output INT, sas INT, das INT, "
+             "dtos INT, dir INT, rip STRING")
+SPEC_DNS = ("frame_time STRING, unix_tstamp BIGINT, frame_len INT, ip_dst STRING, "
+            "ip_src STRING, dns_qry_name STRING, dns_qry_class STRING, dns_qry_type INT, "
+            "dns_qry_rcode INT, dns_a STRING")
+SPEC_PROXY = ("p_date STRING, p_time STRING, clientip STRING, host STRING, reqmethod STRING, "
+              "useragent STRING, resconttype STRING, duration INT, username STRING, "
+              "authgroup STRING, exceptionid STRING, filterresult STRING, webcat STRING, "
+              "referer STRING, respcode STRING, action STRING, urischeme STRING, "
+              "uriport STRING, uripath STRING, uriquery STRING, uriextension STRING, "
+              "serverip STRING, scbytes INT, csbytes INT, virusid STRING, bcappname STRING, "
+              "bcappoper STRING, fulluri STRING")
+ARROW = {"STRING": pa.string(), "BIGINT": pa.int64(), "INT": pa.int32(), "FLOAT": pa.float32()}
+
+
+def spec_pairs(text: str) -> list[tuple[str, str]]:
+    return [tuple(item.split()) for item in text.split(", ")]
+
+
+@pytest.mark.parametrize("table, spec, parts", [
+    (FLOW, SPEC_FLOW, "y INT, m INT, d INT, h INT"),
+    (DNS, SPEC_DNS, "y INT, m INT, d INT, h INT"),
+    (PROXY, SPEC_PROXY, "y STRING, m STRING, d STRING, h STRING"),
+])
+def test_declarations_and_arrow_schemas_match_spec(table, spec, parts):
+    assert [(c.name, c.hive_type) for c in table.columns] == spec_pairs(spec)
+    assert [(c.name, c.hive_type) for c in table.partition_columns] == spec_pairs(parts)
+    assert [(f.name, f.type) for f in table.arrow_schema()] == \
+        [(name, ARROW[kind]) for name, kind in spec_pairs(spec)]
     assert sorted(TABLES) == ["dns", "flow", "proxy"]
-
-
-def test_arrow_schema_derives_from_declaration():
-    schema = FLOW.arrow_schema()
-    assert schema.names == FLOW.column_names
-    assert schema.field("unix_tstamp").type == pa.int64()
-    assert schema.field("sport").type == pa.int32()
-    assert schema.field("tdur").type == pa.float32()
-    assert schema.field("sip").type == pa.string()
-    assert "y" not in schema.names
 
 
 def test_ddl_derives_from_declaration():
@@ -54,9 +68,10 @@ def test_partition_folder_is_zero_padded_and_values_follow_table_types():
     assert partition_dir("/user/spot", "flow", part) == "/user/spot/flow/hive/y=2016/m=01/d=04/h=09"
 
 
-def test_binary_dir_and_setup_folders():
-    assert binary_dir("/user/spot", "flow", datetime(2016, 1, 4, 9, 5)) == \
-        "/user/spot/flow/binary/20160104/09"
+def test_binary_path_and_setup_folders():
+    assert binary_path("/user/spot", "flow", "flow_internals", HourPartition(2016, 1, 4, 9),
+                       "nfcapd.201601040905") == \
+        "/user/spot/flow/binary/20160104/09/flow_internals/nfcapd.201601040905"
     folders = setup_folders("/user/spot")
     assert len(folders) == 9
     assert folders[0] == "/user/spot/flow/binary"

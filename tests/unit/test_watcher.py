@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from common.layout import HourPartition
+from common.plugin import Collected
 from common.watcher import FileWatcher, is_hidden, matches_supported
 from pipelines.flow.collector import FlowCollector, is_in_progress
 
@@ -114,5 +116,72 @@ def test_flow_collector_accepts(tmp_path):
     assert collector.accepts("nfcapd.201601040900")
     assert not collector.accepts("nfcapd.current.77")
     assert not collector.accepts("dns.pcap")
-    assert collector.remote_path("nfcapd.201601040900") == \
-        f"{tmp_path}/s/flow/binary/20160104/09/f/nfcapd.201601040900"
+    item = Collected(tmp_path / "c" / "r1" / "nfcapd.201601040900", "r1/nfcapd.201601040900")
+    (piece,) = collector.pieces(item)
+    assert (piece.path, piece.name, piece.hour) == \
+        (item.path, "r1/nfcapd.201601040900", HourPartition(2016, 1, 4, 9))
+    assert piece.stored.startswith("r1_nfcapd.201601040900-")
+
+
+def wait_ready(watcher: FileWatcher, seconds: float = 5.0) -> list[Path]:
+    """Polls ready() until the real observer's events came in (real inotify, real time)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = watcher.ready()
+        if found:
+            return found
+        time.sleep(0.05)
+    return []
+
+
+def test_a_file_renamed_in_is_complete_at_once(tmp_path):
+    watcher, clock = make(tmp_path)
+    watcher.start()
+    try:
+        scratch = tmp_path / ".scratch"
+        scratch.mkdir()
+        (scratch / "x").write_bytes(b"x" * 100)
+        os.replace(scratch / "x", tmp_path / "nfcapd.201601040900")
+        assert wait_ready(watcher) == [tmp_path / "nfcapd.201601040900"]   # clock never moved
+    finally:
+        watcher.stop()
+
+
+def test_a_file_whose_event_never_came_is_found_by_the_rescan(tmp_path):
+    watcher, clock = make(tmp_path)
+    watcher.rescan_seconds = 60
+    watcher.start()
+    try:
+        watcher._observer.unschedule_all()          # events lost, as after a queue overflow
+        lost = tmp_path / "sub" / "nfcapd.201601040900"
+        lost.parent.mkdir()
+        lost.write_bytes(b"x")
+        assert wait_ready(watcher, 1.0) == []
+        clock.now += 59
+        assert watcher.ready() == []                # no rescan yet
+        clock.now += 1
+        assert watcher.ready() == []                # rescanned: a candidate, settling
+        clock.now += 2
+        assert watcher.ready() == [lost]
+    finally:
+        watcher.stop()
+
+
+def test_a_dead_observer_is_restarted(tmp_path):
+    watcher, clock = make(tmp_path)
+    watcher.start()
+    try:
+        watcher._observer.stop()
+        watcher._observer.join(5)
+        assert not watcher.observer_alive()
+        assert watcher.ready() == [] and watcher.restarts == 1
+        assert watcher.observer_alive()
+        scratch = tmp_path / ".scratch"
+        scratch.mkdir()
+        (scratch / "x").write_bytes(b"x")
+        os.replace(scratch / "x", tmp_path / "nfcapd.201601040905")
+        assert wait_ready(watcher) == [tmp_path / "nfcapd.201601040905"]
+    finally:
+        watcher.stop()
