@@ -197,22 +197,24 @@ class Master:
         log.error("%s: %s: set aside in %s: %s", self.pipeline.name, item.relative,
                   target.parent, reason)
 
-    def _replace_pool(self, in_flight: dict[Future, Collected], watcher: FileWatcher) -> None:
-        """A pool process died (killed, out of memory): every file it held is retried by a
-        new pool. A file that was published before the death may be published again; its
+    def _replace_pool(self, in_flight: dict[Future, Collected], watcher: FileWatcher,
+                      lost: list[Collected] = ()) -> None:
+        """A pool process died (killed, out of memory): every file the pool held is retried by
+        a new pool. A file that was published before the death may be published again; its
         worker output replaces itself."""
         self.pool_restarts += 1
+        retried = [*lost, *in_flight.values()]
         log.error("%s: a collector process died; starting a new pool (restart %d), "
-                  "retrying %d file(s) in flight", self.pipeline.name, self.pool_restarts,
-                  len(in_flight))
-        for item in in_flight.values():
+                  "retrying %d file(s) it held", self.pipeline.name, self.pool_restarts,
+                  len(retried))
+        for item in retried:
             watcher.retry(item.path, 0)
         in_flight.clear()
         self.pool.shutdown(wait=False, cancel_futures=True)
         self.pool = self._new_pool()
 
     def _collect(self, in_flight: dict[Future, Collected], watcher: FileWatcher) -> None:
-        broken = False
+        broken: list[Collected] = []
         for future in [f for f in in_flight if f.done()]:
             item = in_flight.pop(future)
             if future.cancelled():
@@ -227,8 +229,7 @@ class Master:
                              result.partition, result.offset)
                 continue
             if isinstance(exc, BrokenProcessPool):
-                broken = True
-                watcher.retry(item.path, 0)
+                broken.append(item)
                 continue
             if isinstance(exc, RejectedFile):   # found out while preparing (e.g. not a capture)
                 self._set_aside(item, str(exc), watcher)
@@ -242,4 +243,4 @@ class Master:
             if not self.stopping.is_set():
                 watcher.retry(item.path, delay)
         if broken and not self.stopping.is_set():
-            self._replace_pool(in_flight, watcher)
+            self._replace_pool(in_flight, watcher, broken)

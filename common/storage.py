@@ -51,6 +51,10 @@ class Storage(ABC):
         """Names (not paths) in a folder, sorted."""
 
     @abstractmethod
+    def files_under(self, path: str) -> list[str]:
+        """Paths of every file below a folder (recursively), sorted; [] when it is absent."""
+
+    @abstractmethod
     def rename(self, src: str, dst: str) -> None:
         """Moves src to dst, replacing a file already at dst."""
 
@@ -146,6 +150,10 @@ class LocalStorage(Storage):
             return sorted(os.listdir(path))
         except OSError as exc:
             raise self._fail("list", path, exc) from None
+
+    def files_under(self, path: str) -> list[str]:
+        return sorted(os.path.join(folder, name) for folder, _, names in os.walk(path)
+                      for name in names)
 
     def rename(self, src: str, dst: str) -> None:
         try:
@@ -245,6 +253,13 @@ class WebHdfsStorage(Storage):
 
     def list(self, path: str) -> list[str]:
         return sorted(self._call("list", path, self.client.list, path))
+
+    def files_under(self, path: str) -> list[str]:
+        if not self.exists(path):
+            return []
+        walked = self._call("walk", path, lambda: list(self.client.walk(path)))
+        return sorted(posixpath.join(folder, name) for folder, _, names in walked
+                      for name in names)
 
     def rename(self, src: str, dst: str) -> None:
         self.mkdirs(posixpath.dirname(dst))

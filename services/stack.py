@@ -4,6 +4,7 @@
     .venv/bin/python services/stack.py start    # idempotent; waits until every service is healthy
     .venv/bin/python services/stack.py status   # exit 0 only when every service is healthy, else 3
     .venv/bin/python services/stack.py stop     # SIGTERM (then SIGKILL after 30 s) our own pids
+    .venv/bin/python services/stack.py stop kafka   # any command can name services (hdfs = both)
 
 Every service is a real JVM (nothing is mocked):
 
@@ -491,8 +492,18 @@ def quiet_client_logs() -> None:
         log.propagate = False
 
 
-def services() -> list[Service]:
-    return [NameNode(), DataNode(), Kafka(), Metastore()]
+def services(names: list[str] | None = None) -> list[Service]:
+    """Every service, or the ones named (hdfs names both HDFS daemons)."""
+    every = [NameNode(), DataNode(), Kafka(), Metastore()]
+    if not names:
+        return every
+    wanted = {n for name in names for n in (("hdfs-namenode", "hdfs-datanode")
+                                             if name == "hdfs" else (name,))}
+    unknown = wanted - {s.name for s in every}
+    if unknown:
+        raise StackError(f"unknown service {sorted(unknown)[0]!r} (known: hdfs, "
+                         f"{', '.join(s.name for s in every)})")
+    return [s for s in every if s.name in wanted]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -507,11 +518,11 @@ def fail(message: str, log: Path | None = None) -> int:
     return 1
 
 
-def cmd_start(quiet: bool) -> int:
+def cmd_start(quiet: bool, names: list[str] | None = None) -> int:
     say = (lambda *a: None) if quiet else print
     for d in (STATE, LOGS, PIDS, STATE / "tmp"):
         d.mkdir(parents=True, exist_ok=True)
-    all_services = services()
+    all_services = services(names)
 
     # What runs already? Healthy ones are left alone; ones still coming up are waited for.
     to_start: list[Service] = []
@@ -611,8 +622,8 @@ def cmd_start(quiet: bool) -> int:
     return 0
 
 
-def cmd_status(quiet: bool) -> int:
-    all_services = services()
+def cmd_status(quiet: bool, names: list[str] | None = None) -> int:
+    all_services = services(names)
     live = {s.name: s.live_pid() for s in all_services}
     with ThreadPoolExecutor(len(all_services)) as pool:
         health = list(pool.map(lambda s: s.healthy() if live[s.name] else (False, ""),
@@ -627,10 +638,10 @@ def cmd_status(quiet: bool) -> int:
     return 0 if all_ok else 3
 
 
-def cmd_stop(quiet: bool) -> int:
+def cmd_stop(quiet: bool, names: list[str] | None = None) -> int:
     say = (lambda *a: None) if quiet else print
     running: list[tuple[Service, int]] = []
-    for s in reversed(services()):
+    for s in reversed(services(names)):
         pid = s.live_pid()
         if pid:
             running.append((s, pid))
@@ -670,18 +681,20 @@ def cmd_stop(quiet: bool) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=("start", "status", "stop"))
+    parser.add_argument("services", nargs="*", metavar="SERVICE",
+                        help="only these (hdfs, hdfs-namenode, hdfs-datanode, kafka, metastore)")
     parser.add_argument("--quiet", action="store_true", help="print nothing (exit code only)")
     args = parser.parse_args(argv)
     quiet_client_logs()
     command = {"start": cmd_start, "status": cmd_status, "stop": cmd_stop}[args.command]
     try:
         if args.command == "status":
-            return command(args.quiet)
+            return command(args.quiet, args.services)
         # One start/stop at a time (e.g. two `make test` runs): the second waits for the first.
         STATE.mkdir(parents=True, exist_ok=True)
         with open(STATE / ".lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            return command(args.quiet)
+            return command(args.quiet, args.services)
     except StackError as e:
         return fail(str(e), e.log)
     except KeyboardInterrupt:

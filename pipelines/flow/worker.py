@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ from common import decoder
 from common.binary import Binary, BinaryFileProcessor, Output
 from common.errors import ConfigError, DecodeError, DecoderUnavailable
 from common.schemas import FLOW
-from pipelines.flow.decode import (check_options, csv_batches, header_names, nfdump_argv,
+from pipelines.flow.decode import (NFDUMP, check_options, csv_batches, header_names, nfdump_argv,
                                    nfdump_failed)
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,8 @@ class FlowProcessor(BinaryFileProcessor):
         self.tz = decoder.worker_timezone()
         self.env = decoder.decoder_env({"TZ": self.tz})
         check_options(self.pipeline.process_opt)
+        if shutil.which(NFDUMP, path=self.env.get("PATH")) is None:
+            raise ConfigError(f"{NFDUMP} is not installed or not on PATH (run make setup)")
         with tempfile.TemporaryDirectory(prefix="spot-nfdump-probe-") as folder:
             probe = make_probe(Path(folder))
             empty = Path(folder) / "empty"

@@ -78,3 +78,29 @@ def test_consumer_on_missing_partition_fails_clearly(kafka_up):
     with pytest.raises(KafkaError) as info:
         PartitionConsumer(KAFKA, topic, 5)
     assert str(info.value) == f"topic '{topic}' has no partition 5 (partitions 0-1)"
+
+
+def topic_config(topic: str) -> dict[str, tuple[str, str]]:
+    """The settings the topic itself sets (not broker defaults): value and source."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import ConfigResource, ConfigResourceType
+
+    admin = KafkaAdminClient(bootstrap_servers=KAFKA.bootstrap)
+    try:
+        described = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+    finally:
+        admin.close()
+    return {k: (v["value"], v["config_source"]) for k, v in described["topic"][topic].items()}
+
+
+def test_topics_are_created_durable(kafka_up):
+    """min.insync.replicas = min(2, replication) and the configured retention, set on the
+    topic itself (not left to broker defaults)."""
+    import dataclasses
+
+    kafka = dataclasses.replace(KAFKA, retention_hours=36)
+    topic = unique("SPOT-INGEST-test")
+    ensure_topic(kafka, topic, 2)
+    assert topic_config(topic) == {
+        "min.insync.replicas": ("1", "DYNAMIC_TOPIC_CONFIG"),
+        "retention.ms": (str(36 * 3600 * 1000), "DYNAMIC_TOPIC_CONFIG")}

@@ -75,9 +75,10 @@ def test_rename_replaces_and_delete(store, tmp_path):
 
 def test_readers_never_see_a_partial_file(store, tmp_path):
     """While an upload runs, the final name is absent or complete; only a hidden temporary
-    name ever holds partial content."""
+    name ever holds partial content. The reader must have looked while the upload ran (it
+    saw the temporary name), or it proves nothing."""
     storage, root = store
-    payload = b"x" * (8 << 20)
+    payload = b"x" * (64 << 20)
     src = tmp_path / "big"
     src.write_bytes(payload)
     storage.mkdirs(root)
@@ -101,7 +102,19 @@ def test_readers_never_see_a_partial_file(store, tmp_path):
     assert storage.size(target) == len(payload)
     assert all(size == len(payload) for size in seen_sizes)
     assert all(n == "big.bin" or (n.startswith(".big.bin") and TMP_MARK in n) for n in names)
+    assert any(TMP_MARK in n for n in names), names          # seen while being written
     assert storage.list(root) == ["big.bin"]
+
+
+def test_files_under_lists_every_file_below(store, tmp_path):
+    storage, root = store
+    src = tmp_path / "f"
+    src.write_bytes(b"x")
+    for path in ("a/y=2016/m=01/one.parquet", "a/y=2016/m=02/two.parquet", "a/three"):
+        storage.upload(src, f"{root}/{path}")
+    assert storage.files_under(f"{root}/a") == [
+        f"{root}/a/three", f"{root}/a/y=2016/m=01/one.parquet", f"{root}/a/y=2016/m=02/two.parquet"]
+    assert storage.files_under(f"{root}/missing") == []
 
 
 def test_errors_name_the_path(store, tmp_path):
