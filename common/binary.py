@@ -12,6 +12,8 @@ import logging
 import os
 import posixpath
 import shutil
+import threading
+import time
 import uuid
 from abc import abstractmethod
 from collections.abc import Iterable, Iterator
@@ -30,6 +32,8 @@ from common.schemas import TableSchema
 from common.storage import Storage
 
 log = logging.getLogger(__name__)
+
+REGISTERED_TTL_S = 600
 
 
 # ------------------------------------------------------------------ collector side
@@ -102,6 +106,11 @@ class Output:
 class BinaryFileProcessor(Processor):
     source: str
     table: TableSchema
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._registered: dict[HourPartition, float] = {}
+        self._registered_lock = threading.Lock()
 
     @abstractmethod
     def decode(self, local: Path, binary: Binary, workdir: Path) -> Iterator[Output]:
@@ -186,22 +195,31 @@ class BinaryFileProcessor(Processor):
 
     def _place(self, name: str, written: list[tuple[Output, Path, int]]) -> Processed:
         app, placed, total = self.config.hdfs_app_path, [], 0
-        registered = set()
-        with self.catalog_factory() as catalog:
-            for output, path, rows in written:
-                folder = partition_dir(app, self.source, output.partition)
-                remote = posixpath.join(folder, output.file_name)
-                if rows == 0:
-                    self.storage.delete(remote)   # a re-run of a source that now holds no rows
-                    continue
-                self.storage.upload(path, remote)
-                if output.partition not in registered:
-                    catalog.add_partition(self.config.dbname, self.table, output.partition,
-                                          self.storage.uri(folder))
-                    registered.add(output.partition)
-                placed.append(remote)
-                total += rows
+        for output, path, rows in written:
+            folder = partition_dir(app, self.source, output.partition)
+            remote = posixpath.join(folder, output.file_name)
+            if rows == 0:
+                self.storage.delete(remote)   # a re-run of a source that now holds no rows
+                continue
+            self.storage.upload(path, remote)
+            self._register(output.partition, folder)
+            placed.append(remote)
+            total += rows
         return Processed(name, total, tuple(placed))
+
+    def _register(self, partition: HourPartition, folder: str) -> None:
+        """Adds the partition to the metastore (idempotent there). A partition this process
+        registered in the last REGISTERED_TTL_S is not asked for again: no metastore round
+        trip per file, and a partition an operator dropped comes back within minutes."""
+        now = time.monotonic()
+        with self._registered_lock:
+            if now - self._registered.get(partition, -REGISTERED_TTL_S) < REGISTERED_TTL_S:
+                return
+        with self.catalog_factory() as catalog:
+            catalog.add_partition(self.config.dbname, self.table, partition,
+                                  self.storage.uri(folder))
+        with self._registered_lock:
+            self._registered[partition] = now
 
     def quarantine(self, binary: Binary, reason: str) -> str:
         """Moves the stored binary to <src>/quarantine/<pipeline>/ with a .reason file."""

@@ -129,36 +129,47 @@ def _wait_for_leaders(admin, topic: str, partitions: int, attempts: int = 50) ->
 
 class Publisher:
     """Sends messages to chosen partitions; send() returns only once the broker has
-    acknowledged the message on all in-sync replicas (acks=all)."""
+    acknowledged the message on all in-sync replicas (acks=all). It connects on its first
+    send, and again after a failed connection: a broker that is away fails that send (the
+    caller keeps its file and retries), never the process."""
 
     def __init__(self, kafka: KafkaSettings, topic: str):
+        self.kafka, self.topic = kafka, topic
+        self._producer = None
+
+    def _connect(self):
         from kafka import KafkaProducer
         from kafka.errors import KafkaError as ClientError
 
-        self.kafka, self.topic = kafka, topic
-        try:
-            self._producer = KafkaProducer(
-                bootstrap_servers=kafka.bootstrap, client_id="spot-ingest-publisher",
-                acks="all", retries=5, linger_ms=0, bootstrap_timeout_ms=_BOOTSTRAP_TIMEOUT_MS,
-                max_request_size=kafka.message_size + 4096,
-                request_timeout_ms=_REQUEST_TIMEOUT_MS,
-            )
-        except ClientError as exc:
-            raise _unreachable(kafka, exc) from None
+        if self._producer is None:
+            try:
+                self._producer = KafkaProducer(
+                    bootstrap_servers=self.kafka.bootstrap, client_id="spot-ingest-publisher",
+                    acks="all", retries=5, linger_ms=0,
+                    bootstrap_timeout_ms=_BOOTSTRAP_TIMEOUT_MS,
+                    max_request_size=self.kafka.message_size + 4096,
+                    request_timeout_ms=_REQUEST_TIMEOUT_MS,
+                )
+            except ClientError as exc:
+                raise _unreachable(self.kafka, exc) from None
+        return self._producer
 
     def send(self, value: bytes, partition: int, key: bytes | None = None) -> int:
         """Blocks until acknowledged; returns the message's offset."""
         from kafka.errors import KafkaError as ClientError
 
+        producer = self._connect()
         try:
-            future = self._producer.send(self.topic, value=value, key=key, partition=partition)
+            future = producer.send(self.topic, value=value, key=key, partition=partition)
             return future.get(timeout=SEND_TIMEOUT_S).offset
         except ClientError as exc:
             raise KafkaError(f"send to {self.topic}[{partition}] not acknowledged: "
                              f"{type(exc).__name__}: {exc}") from None
 
     def close(self) -> None:
-        self._producer.close(timeout=10)
+        if self._producer is not None:
+            self._producer.close(timeout=10)
+            self._producer = None
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,16 @@ def _init_process(config_path: str, pipeline_name: str, topic: str) -> None:
     from common.cli import setup_logging
     setup_logging()
     _state.update(args=(config_path, pipeline_name, topic))
+    threading.Thread(target=_exit_with_master, args=(os.getppid(),), daemon=True,
+                     name="master-watch").start()
+
+
+def _exit_with_master(master_pid: int) -> None:
+    """A master killed with SIGKILL cannot stop its pool: each process leaves by itself.
+    A file it was handing over stays in the collector folder unless it was acknowledged."""
+    while os.getppid() == master_pid:
+        time.sleep(1)
+    os._exit(0)
 
 
 def _connected() -> dict:
@@ -59,8 +69,8 @@ def _connected() -> dict:
         config_path, pipeline_name, topic = _state["args"]
         config = load_config(config_path)
         pipeline = config.pipeline(pipeline_name)
-        _state.update(collector=make_collector(config, pipeline), storage=open_storage(config))
-        _state["publisher"] = Publisher(config.kafka, topic)
+        _state.update(collector=make_collector(config, pipeline), storage=open_storage(config),
+                      publisher=Publisher(config.kafka, topic))
     return _state
 
 

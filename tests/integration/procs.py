@@ -15,9 +15,12 @@ REPO = Path(__file__).resolve().parents[2]
 class Proc:
     def __init__(self, argv: list[str], log_path: Path, env: dict | None = None):
         self.log_path = log_path
-        self._log = open(log_path, "wb")
+        self._log = open(log_path, "ab")
+        # a process group of its own, as a terminal gives a command: signals sent to the group
+        # (Ctrl-C) reach it and what it started in the same group
         self.popen = subprocess.Popen(argv, cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT,
-                                      env={**os.environ, "TZ": "UTC", **(env or {})})
+                                      env={**os.environ, "TZ": "UTC", **(env or {})},
+                                      start_new_session=True)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -33,13 +36,37 @@ class Proc:
         self._log.close()
         return code
 
+    def wait(self, timeout: float = 60) -> int:
+        """The exit code, once the process ended by itself (no signal sent)."""
+        code = self.popen.wait(timeout)
+        self._log.close()
+        return code
+
     def alive(self) -> bool:
         return self.popen.poll() is None
 
+    def signal_group(self, sig: int) -> None:
+        """As Ctrl-C (SIGINT) or a closed terminal (SIGHUP) does: the whole process group."""
+        os.killpg(self.popen.pid, sig)
 
-def start_master(config: Path, pipeline: str, workers: int, topic: str, log_dir: Path) -> Proc:
+    def kill(self, group: bool = False) -> int:
+        """SIGKILL: no clean-up at all, as a crash or the OOM killer."""
+        if group:
+            try:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        else:
+            self.popen.kill()
+        code = self.popen.wait()
+        self._log.close()
+        return code
+
+
+def start_master(config: Path, pipeline: str, workers: int, topic: str, log_dir: Path,
+                 env: dict | None = None) -> Proc:
     return Proc([sys.executable, "master_collector.py", "-c", str(config), "-t", pipeline,
-                 "-w", str(workers), "-id", topic], log_dir / "master.log")
+                 "-w", str(workers), "-id", topic], log_dir / "master.log", env)
 
 
 def start_worker(config: Path, pipeline: str, worker_id: int, topic: str, log_dir: Path,

@@ -27,7 +27,7 @@ from common.worker import Worker
 from pipelines.flow.netflow_generator import capture, count_flows, synthetic_flows
 
 from .conftest import unique
-from .procs import start_master, start_worker, wait_for
+from .procs import REPO, start_master, start_worker, wait_for
 
 PIPELINE = "flow_internals"
 FILES = [  # name, flows, seed: two files in hour 09, two in hour 10
@@ -209,7 +209,8 @@ def publish_binaries(config: IngestConfig, topic: str, files: list[tuple[Path, s
     publisher = Publisher(config.kafka, topic)
     try:
         for path, name in files:
-            remote = f"{config.hdfs_app_path}/flow/binary/20160104/09/{PIPELINE}/{name}"
+            hour = name[15:17]
+            remote = f"{config.hdfs_app_path}/flow/binary/20160104/{hour}/{PIPELINE}/{name}"
             storage.upload(path, remote)
             publisher.send(FileMessage(PIPELINE, name, remote, path.stat().st_size).encode(), 0)
     finally:
@@ -293,8 +294,9 @@ def test_failed_upload_keeps_the_file_and_retries(tmp_path, flow_files, kafka_up
 
 
 def test_worker_does_not_commit_while_the_metastore_is_unreachable(local_config, flow_files,
-                                                                   tmp_path):
-    """A transient failure leaves the offset uncommitted; a later worker loads the file."""
+                                                                   tmp_path, caplog):
+    """A transient failure leaves the offset uncommitted; a later worker loads the file. The
+    worker must have fetched, decoded and failed on the metastore, or this proves nothing."""
     import dataclasses
     import threading
 
@@ -311,6 +313,11 @@ def test_worker_does_not_commit_while_the_metastore_is_unreachable(local_config,
     stopper.start()
     assert worker.run() == 0
     assert (worker.processed, worker.rows) == (0, 0)
+    assert re.search(r"offset 0 not done, not the file's fault \(cannot reach the Hive "
+                     r"Metastore \(thrift://127.0.0.1:1: .*\)\); not committed, retry in 2 s",
+                     caplog.text), caplog.text
+    # it got as far as placing the rows: the Parquet file is there, only registration failed
+    assert open_storage(local_config).exists(output_path(local_config, name) + ".parquet")
     consumer = PartitionConsumer(local_config.kafka, topic, 0)
     try:
         assert consumer.committed() is None
@@ -334,10 +341,11 @@ def test_sigterm_mid_flight_loses_nothing(tmp_path, flow_files, kafka_up, metast
     for name in names:
         drop(small, collector, name)
     topic = unique("SPOT-INGEST-flow")
+    binary = Path(config.hdfs_app_path, "flow", "binary", "20160104", "09", PIPELINE)
     master = start_master(config.path, PIPELINE, 2, topic, tmp_path)
     try:
-        wait_for(lambda: "published nfcapd." in master.log(), 60, "a first publish", [master],
-                 interval=0.05)
+        wait_for(lambda: binary.exists() and len(os.listdir(binary)) >= 3, 60,
+                 "the first files to be stored", [master], interval=0.002)
     finally:
         assert master.stop() == 0
     left = sorted(p.name for p in collector.iterdir() if p.is_file())
@@ -353,6 +361,10 @@ def test_sigterm_mid_flight_loses_nothing(tmp_path, flow_files, kafka_up, metast
     print(f"stopped with {len(published)} published and {len(left)} left in place")
     assert sorted(left + published) == names                     # nothing lost, nothing twice
     assert len(published) >= 1
+    # the signal came with work in flight and files waiting, or this proves nothing
+    in_flight = re.search(r"stopping: finishing (\d+) file\(s\) in flight", master.log())
+    assert in_flight and int(in_flight.group(1)) >= 1, master.log()[-2000:]
+    assert len(left) >= 1
     storage = open_storage(config)
     assert all(storage.size(m.path) == m.size for m in messages)  # every message's binary stored
     assert f"stopped; {len(published)} file(s) published, 0 failure(s)" in master.log()
@@ -404,3 +416,39 @@ def output_path_of(config: IngestConfig, name: str) -> str:
 
     part = HourPartition.of(flow_file_time(name))
     return f"{partition_dir(config.hdfs_app_path, 'flow', part)}/{PIPELINE}-{name}.parquet"
+
+
+def test_collector_path_relative_is_created_on_demand_absolute_must_exist(tmp_path, flow_files,
+                                                                          kafka_up):
+    """The fixtures create collector folders; this one does not: a relative collector_path
+    that does not exist yet is created by the master, which then collects from it; an
+    absolute one that does not exist stops the master with one line."""
+    import json
+    import subprocess
+    import sys
+
+    from .conftest import base_config_data
+
+    data = base_config_data(str(tmp_path / "spot"), unique("spot_it"), tmp_path / "unused")
+    data["pipelines"][PIPELINE]["collector_path"] = "relative/collector"
+    conf = tmp_path / "conf.json"
+    conf.write_text(json.dumps(data))
+    folder = tmp_path / "relative" / "collector"
+    assert not folder.exists()
+    master = start_master(conf, PIPELINE, 1, unique("SPOT-INGEST-flow"), tmp_path)
+    try:
+        wait_for(lambda: folder.is_dir(), 60, "the folder to be created", [master])
+        drop(flow_files["nfcapd.201601040900"], folder)
+        wait_for(lambda: not any(folder.iterdir()), 60, "the file to be collected", [master])
+    finally:
+        assert master.stop() == 0
+    assert f"watching {folder} " in master.log()
+
+    data["pipelines"][PIPELINE]["collector_path"] = str(tmp_path / "absent")
+    conf.write_text(json.dumps(data))
+    proc = subprocess.run([sys.executable, "master_collector.py", "-c", str(conf), "-t", PIPELINE,
+                           "-w", "1"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert (proc.returncode, proc.stderr) == (
+        1, f"error: {conf}: key 'pipelines.{PIPELINE}.collector_path': folder "
+           f"'{tmp_path / 'absent'}' does not exist\n")
+    assert not (tmp_path / "absent").exists()
