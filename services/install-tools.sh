@@ -7,6 +7,7 @@ command -v nfcapd  >/dev/null || missing+=(nfdump)
 command -v tshark  >/dev/null || missing+=(tshark)
 command -v editcap >/dev/null || missing+=(wireshark-common)
 command -v tmux    >/dev/null || missing+=(tmux)
+command -v strace  >/dev/null || missing+=(strace)    # the durability test watches fsync
 command -v mvn     >/dev/null || missing+=(maven)
 command -v java    >/dev/null || missing+=(openjdk-17-jre-headless)
 [ ${#missing[@]} -eq 0 ] && exit 0
