@@ -39,9 +39,10 @@ test: setup
 	if [ $$was_up = no ]; then $(STACK) stop; fi; \
 	exit $$rc
 
-# The flow pipeline end to end on the embedded default (ingest_conf.json).
+# The pipelines end to end on the embedded default (ingest_conf.json).
 demo: services
 	@$(PY) -m pipelines.flow.demo
+	@$(PY) -m pipelines.dns.demo
 
 # Benchmarks (not tests): flow worker throughput and memory on a 1,000,000-flow file.
 bench: services

@@ -36,13 +36,6 @@ class PrefixedStream(io.RawIOBase):
         return len(data)
 
 
-def read_line(stream: IO[bytes], limit: int = 1 << 16) -> bytes:
-    """The first line of a stream (without its end), read byte by byte so nothing after it is
-    consumed."""
-    line = stream.readline(limit)
-    return line.rstrip(b"\r\n")
-
-
 def stream_batches(source: IO[bytes], what: str, read_options: pacsv.ReadOptions,
                    parse_options: pacsv.ParseOptions,
                    convert_options: pacsv.ConvertOptions) -> Iterator[pa.RecordBatch]:

@@ -21,7 +21,8 @@ DEFAULT_CONFIG = REPO_ROOT / "ingest_conf.json"
 CONFIG_ENV = "SPOT_INGEST_CONF"
 
 PIPELINE_TYPES = ("flow", "dns", "proxy")
-DEFAULT_SUPPORTED_FILES = {"flow": ("nfcapd.",), "dns": (".pcap",), "proxy": (".log",)}
+DEFAULT_SUPPORTED_FILES = {"flow": ("nfcapd.",), "dns": (".pcap", ".pcapng"),
+                           "proxy": (".log", ".log.gz")}
 DEFAULT_METASTORE_URI = "thrift://127.0.0.1:9083"
 _PIPELINE_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
 

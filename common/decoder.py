@@ -79,19 +79,33 @@ def _signalled(argv: Sequence[str], code: int) -> DecoderUnavailable:
     return DecoderUnavailable(f"{program(argv)} was killed by {name}")
 
 
-def _failure(argv: Sequence[str], code: int, stderr: str) -> DecodeError:
+Judge = Callable[[int, str], "Exception | None"]
+
+
+def failed_if(stderr_fails: Callable[[str], bool] | None) -> Judge:
+    """The usual judgement: a non-zero exit, or an error on stderr when stderr_fails says
+    so (nfdump 1.7 exits 0 on corrupt files), is the file's fault."""
+    def judge(code: int, stderr: str) -> Exception | None:
+        if code != 0 or (stderr_fails is not None and stderr_fails(stderr)):
+            return DecodeError(f"failed (exit code {code}): {first_line(stderr)}")
+        return None
+    return judge
+
+
+def first_line(stderr: str) -> str:
     lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
-    reason = lines[0] if lines else "no message"
-    return DecodeError(f"{program(argv)} failed (exit code {code}): {reason}")
+    return lines[0] if lines else "no message"
 
 
-def _outcome(argv: Sequence[str], code: int, stderr: str,
-             stderr_fails: Callable[[str], bool] | None) -> Exception | None:
+def _outcome(argv: Sequence[str], code: int, stderr: str, judge: Judge) -> Exception | None:
+    """A signal is always the machine's fault; anything else is the judge's call. The
+    program's name leads every message."""
     if code < 0:
         return _signalled(argv, code)
-    if code != 0 or (stderr_fails is not None and stderr_fails(stderr)):
-        return _failure(argv, code, stderr)
-    return None
+    error = judge(code, stderr)
+    if error is not None and not str(error).startswith(program(argv)):
+        error = type(error)(f"{program(argv)} {error}")
+    return error
 
 
 def _spawn(argv: Sequence[str], env: Mapping[str, str] | None, **kwargs) -> subprocess.Popen:
@@ -135,9 +149,11 @@ def abandon_all() -> int:
 
 def run(argv: Sequence[str], env: Mapping[str, str] | None = None,
         timeout: float | None = None,
-        stderr_fails: Callable[[str], bool] | None = None) -> tuple[str, str]:
-    """Runs a program to completion; returns (stdout, stderr). Raises DecodeError when it
-    failed, DecoderUnavailable when it is missing, killed or hung past `timeout`."""
+        stderr_fails: Callable[[str], bool] | None = None,
+        judge: Judge | None = None) -> tuple[str, str]:
+    """Runs a program to completion; returns (stdout, stderr). Raises what `judge` (by
+    default failed_if(stderr_fails)) makes of its ending, DecoderUnavailable when it is
+    missing, killed or hung past `timeout`."""
     proc = _spawn(argv, env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                   errors="replace")
     try:
@@ -150,7 +166,7 @@ def run(argv: Sequence[str], env: Mapping[str, str] | None = None,
         raise
     finally:
         _forget(proc)
-    error = _outcome(argv, proc.returncode, stderr, stderr_fails)
+    error = _outcome(argv, proc.returncode, stderr, judge or failed_if(stderr_fails))
     if error is not None:
         raise error
     return stdout, stderr
@@ -158,12 +174,14 @@ def run(argv: Sequence[str], env: Mapping[str, str] | None = None,
 
 @contextmanager
 def stream(argv: Sequence[str], env: Mapping[str, str] | None = None,
-           stderr_fails: Callable[[str], bool] | None = None) -> Iterator[IO[bytes]]:
+           stderr_fails: Callable[[str], bool] | None = None,
+           judge: Judge | None = None) -> Iterator[IO[bytes]]:
     """Yields the program's stdout as a binary stream. On leaving, waits for the program and
     raises when it failed, so a truncated output is never taken for a whole one. A program
     that reports errors on stderr but exits 0 (nfdump 1.7 does, on corrupt files) counts as
     failed when stderr_fails(stderr) says so. stderr goes to a temporary file, so a chatty
     program cannot block on a full pipe."""
+    judge = judge or failed_if(stderr_fails)
     with tempfile.TemporaryFile() as err:
         proc = _spawn(argv, env, stdout=subprocess.PIPE, stderr=err, bufsize=1 << 20)
         try:
@@ -179,7 +197,7 @@ def stream(argv: Sequence[str], env: Mapping[str, str] | None = None,
                         _kill(proc)
                 if exited_by_itself:
                     # a reader choking on the output of a failed program: the program's error
-                    error = _outcome(argv, proc.returncode, _stderr(err), stderr_fails)
+                    error = _outcome(argv, proc.returncode, _stderr(err), judge)
                     if error is not None:
                         raise error from None
                 raise
@@ -190,7 +208,7 @@ def stream(argv: Sequence[str], env: Mapping[str, str] | None = None,
             if proc.poll() is None:
                 _kill(proc)
             _forget(proc)
-        error = _outcome(argv, code, _stderr(err), stderr_fails)
+        error = _outcome(argv, code, _stderr(err), judge)
         if error is not None:
             raise error
 

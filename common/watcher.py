@@ -6,7 +6,10 @@ periodic rescan) and the caller's `accept(name)` says yes. It is complete:
 - at once when it arrived by a rename (nfcapd closing an interval) or its writer closed it
   (the close-after-write event, where the filesystem gives one);
 - otherwise once its size and modification time have not changed for `settle_seconds`
-  (a file found by a scan, or written where no close event comes).
+  (a file found by a scan, or written where no close event comes) and no process on this
+  machine holds it open for writing: a capture tcpdump writes in place and that pauses longer
+  than the settle period is not cut. (A writer on another machine, through NFS, is not seen:
+  there the settle period alone decides.)
 Files handed out are not handed out again unless the caller asks for a retry.
 
 Events can be lost (an inotify queue overflow is not replayed by watchdog) and the
@@ -52,6 +55,34 @@ def make_observer():
         from watchdog.observers import Observer
 
         return Observer()
+
+
+def files_open_for_writing() -> set[tuple[int, int]] | None:
+    """(device, inode) of every file some process on this machine has open for writing, as
+    far as /proc lets us see (all of them as root); None where there is no /proc."""
+    proc = "/proc"
+    if not os.path.isdir(os.path.join(proc, "self", "fdinfo")):
+        return None
+    found: set[tuple[int, int]] = set()
+    for pid in os.listdir(proc):
+        if not pid.isdigit():
+            continue
+        fd_dir = os.path.join(proc, pid, "fd")
+        try:
+            fds = os.listdir(fd_dir)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                with open(os.path.join(proc, pid, "fdinfo", fd)) as info:
+                    flags = next(int(line.split()[1], 8) for line in info
+                                 if line.startswith("flags:"))
+                if flags & (os.O_WRONLY | os.O_RDWR):
+                    st = os.stat(os.path.join(fd_dir, fd))
+                    found.add((st.st_dev, st.st_ino))
+            except (OSError, StopIteration, ValueError):
+                continue
+    return found
 
 
 @dataclass
@@ -176,6 +207,7 @@ class FileWatcher:
             elif complete is False and cand.not_before == 0.0:
                 cand.complete = False           # written again after it was closed
         out = []
+        writing: set[tuple[int, int]] | None = None
         for path, cand in list(self._candidates.items()):
             try:
                 st = path.stat()
@@ -186,9 +218,16 @@ class FileWatcher:
             if changed:
                 cand.size, cand.mtime_ns, cand.stable_since = st.st_size, st.st_mtime_ns, now
             settled = not changed and now - cand.stable_since >= self.settle_seconds
-            if (cand.complete or settled) and now >= cand.not_before:
-                out.append(path)
-                del self._candidates[path]
+            if now < cand.not_before or not (cand.complete or settled):
+                continue
+            if not cand.complete:
+                # quiet, but is a writer still holding it open (tcpdump between packets)?
+                if writing is None:
+                    writing = files_open_for_writing() or set()
+                if (st.st_dev, st.st_ino) in writing:
+                    continue
+            out.append(path)
+            del self._candidates[path]
         return sorted(out, key=lambda p: (p.name, str(p)))
 
     def retry(self, path: Path, delay: float) -> None:

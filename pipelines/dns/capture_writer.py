@@ -398,10 +398,12 @@ _SERVERS_V4 = ("192.168.1.53", "8.8.8.8", "10.0.0.2")
 _SERVER_V6 = "2001:db8::53"
 
 
-def _response(kind: str, i: int, rng: random.Random) -> DnsPacket:
-    """Response number i of the given kind (time filled in later)."""
-    zone = f"example{i % 7}.com"
-    name = f"host{i}.{zone}"
+def _response(kind: str, i: int, rng: random.Random, label: int | None = None) -> DnsPacket:
+    """Response number i of the given kind (time filled in later); its names are made from
+    `label` (i unless given: a popular name recurs)."""
+    label = i if label is None else label
+    zone = f"example{label % 7}.com"
+    name = f"host{label}.{zone}"
     v4_client = f"10.{1 + i % 200}.{(i // 200) % 250}.{1 + i % 250}"
     v6_client = f"2001:db8:1::{(i % 0xFFFF) + 1:x}"
     server = _SERVERS_V4[i % len(_SERVERS_V4)]
@@ -419,7 +421,7 @@ def _response(kind: str, i: int, rng: random.Random) -> DnsPacket:
         return DnsPacket(src=server, dst=v4_client, qname=name, answers=(Answer(name, "A", a()),),
                          **common)
     if kind == "nxdomain":
-        return DnsPacket(src=server, dst=v4_client, qname=f"nx{i}.{zone}", rcode=3,
+        return DnsPacket(src=server, dst=v4_client, qname=f"nx{label}.{zone}", rcode=3,
                          soa_zone=zone, edns=True, **common)
     if kind == "servfail":
         return DnsPacket(src=server, dst=v4_client, qname=f"broken{i}.{zone}", qtype="MX",
@@ -488,15 +490,17 @@ class TrafficMix:
 
 
 def traffic_mix(responses: int, start: datetime, spread_seconds: float,
-                seed: int = 4) -> TrafficMix:
+                seed: int = 4, popular: int = 0) -> TrafficMix:
     """`responses` DNS responses of the KINDS in turn, most preceded by their query (every third
     has none, as on a one-way span port), with UDP noise to port 9999 after every fifth and an
     ICMP echo request and reply after every seventh. Packet times are spread evenly over
-    [start, start + spread_seconds], in microseconds, in order."""
+    [start, start + spread_seconds], in microseconds, in order. With `popular` > 0 the names
+    repeat as on a real network: drawn from `popular` names, a few of them very often."""
     rng = random.Random(seed)
     events: list = []
     for i in range(responses):
-        response = _response(KINDS[i % len(KINDS)], i, rng)
+        label = min(int(rng.paretovariate(1.3)), popular) - 1 if popular else None
+        response = _response(KINDS[i % len(KINDS)], i, rng, label)
         if i % 3 != 2:
             events.append(_query_for(response))
         events.append(response)

@@ -91,7 +91,6 @@ with `... doesn't exist.`. See `editcap_argv` for the piece names.
 from __future__ import annotations
 
 import enum
-import io
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -106,6 +105,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from common.arrow_csv import PrefixedStream
 from common.decoder import split_options
 from common.errors import ConfigError, DecodeError
 from common.schemas import DNS
@@ -167,19 +167,11 @@ class TsharkOptions:
     filter: tuple[str, ...]          # the trailing display filter (positional words)
 
 
-def _tokens(process_opt: str) -> list[str]:
-    """shlex tokens; an unbalanced quote is the configuration's fault, not a file's."""
-    try:
-        return split_options(process_opt)
-    except DecodeError as exc:
-        raise ConfigError(str(exc)) from None
-
-
 def parse_options(process_opt: str) -> TsharkOptions:
     """Splits process_opt like tshark's getopt would: clustered short flags (-2n), values
     attached (-Eheader=y, --enable-protocol=dns) or in the next token, positional words (the
     filter) anywhere. Kept options come back as the user wrote them (a cluster is split)."""
-    tokens = _tokens(process_opt)
+    tokens = split_options(process_opt)    # ConfigError on an unbalanced quote
     options: list[tuple[str, str | None, list[str]]] = []   # (name, value, argv tokens)
     positional: list[str] = []
     i = 0
@@ -273,30 +265,6 @@ _EPOCH = re.compile(r"^(?P<s>[0-9]+)(?:\.(?P<f>[0-9]{0,9}))?$")
 _DAY_FORMAT = "%b %e %Y %H:%M:%S"     # `Jan  4 2016 12:58:00`: %e pads the day with a space
 
 
-class _Prefixed(io.RawIOBase):
-    """A stream with already-read bytes put back in front (pyarrow needs the first data byte
-    to tell an empty output from a non-empty one)."""
-
-    def __init__(self, prefix: bytes, rest: IO[bytes]):
-        self._prefix, self._rest = prefix, rest
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        if self._prefix and size != 0:
-            head, self._prefix = self._prefix, b""
-            if size is None or size < 0:
-                return head + self._rest.read()
-            return head + (self._rest.read(size - len(head)) if size > len(head) else b"")
-        return self._rest.read(size)
-
-    def readinto(self, buffer) -> int:
-        data = self.read(len(buffer))
-        buffer[:len(data)] = data
-        return len(data)
-
-
 def _one_line(text: str, limit: int = 300) -> str:
     line = " ".join(text.split())
     return line if len(line) <= limit else line[:limit] + "..."
@@ -349,7 +317,7 @@ def dns_batches(stdout: IO[bytes], tz: str = "UTC",
         return
     try:
         reader = pacsv.open_csv(
-            _Prefixed(first, stdout),
+            PrefixedStream(first, stdout),
             read_options=pacsv.ReadOptions(column_names=names, block_size=block_size),
             parse_options=pacsv.ParseOptions(delimiter=SEPARATOR, quote_char=False,
                                              escape_char=False, double_quote=False,

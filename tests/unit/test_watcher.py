@@ -185,3 +185,22 @@ def test_a_dead_observer_is_restarted(tmp_path):
         assert wait_ready(watcher) == [tmp_path / "nfcapd.201601040905"]
     finally:
         watcher.stop()
+
+
+def test_a_quiet_file_still_open_for_writing_is_not_taken(tmp_path):
+    """tcpdump writes a capture in place and pauses between packets: however long the pause,
+    the file is not complete while a process holds it open for writing."""
+    watcher, clock = make(tmp_path)
+    capture = tmp_path / "nfcapd.201601040900"
+    writer = open(capture, "wb")
+    try:
+        writer.write(b"x" * 100)
+        writer.flush()
+        watcher.scan()
+        assert watcher.ready() == []
+        clock.now += 60                   # far past the settle period
+        assert watcher.ready() == []
+    finally:
+        writer.close()
+    clock.now += 1
+    assert watcher.ready() == [capture]
