@@ -79,7 +79,7 @@ def test_valid_configuration_loads_with_defaults_and_resolved_paths(tmp_path):
     assert flow.supported_files == ("nfcapd.",)
     dns = config.pipeline("dns_server_1")
     assert dns.pkt_num == 650000
-    assert dns.supported_files == (".pcap",)
+    assert dns.supported_files == (".pcap", ".pcapng")
     assert dns.local_staging == tmp_path / "staging"
 
 
