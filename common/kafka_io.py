@@ -250,3 +250,71 @@ class PartitionConsumer:
 
     def close(self) -> None:
         self._consumer.close(autocommit=False)
+
+
+class PartitionTail:
+    """Looks at the end of a topic's partitions without a group and without committing:
+    where each ends, and whether a message with a given key arrived after an offset (what a
+    restarted master asks about a send it never heard back from)."""
+
+    def __init__(self, kafka: KafkaSettings, topic: str):
+        self.kafka, self.topic = kafka, topic
+        self._consumer = None
+
+    def _connect(self):
+        from kafka import KafkaConsumer
+        from kafka.errors import KafkaError as ClientError
+
+        if self._consumer is None:
+            try:
+                self._consumer = KafkaConsumer(
+                    bootstrap_servers=self.kafka.bootstrap, client_id="spot-ingest-tail",
+                    group_id=None, enable_auto_commit=False,
+                    max_partition_fetch_bytes=max(self.kafka.message_size + 4096, 1048576),
+                    request_timeout_ms=_REQUEST_TIMEOUT_MS + 5000,
+                    bootstrap_timeout_ms=_BOOTSTRAP_TIMEOUT_MS)
+            except ClientError as exc:
+                raise _unreachable(self.kafka, exc) from None
+        return self._consumer
+
+    def end_offset(self, partition: int) -> int:
+        from kafka import TopicPartition
+        from kafka.errors import KafkaError as ClientError
+
+        tp = TopicPartition(self.topic, partition)
+        try:
+            return self._connect().end_offsets([tp])[tp]
+        except ClientError as exc:
+            raise KafkaError(f"cannot read the end of {self.topic}[{partition}]: {exc}") from None
+
+    def has_key(self, partition: int, from_offset: int, key: bytes) -> bool:
+        """Whether a message with `key` is in the partition at or after from_offset."""
+        from kafka import TopicPartition
+        from kafka.errors import KafkaError as ClientError
+
+        import time
+
+        tp = TopicPartition(self.topic, partition)
+        end = self.end_offset(partition)
+        consumer = self._connect()
+        deadline = time.monotonic() + _REQUEST_TIMEOUT_MS / 1000
+        try:
+            consumer.assign([tp])
+            consumer.seek(tp, from_offset)
+            position = from_offset
+            while position < end:
+                if time.monotonic() > deadline:
+                    raise KafkaError(f"cannot read {self.topic}[{partition}] from offset "
+                                     f"{position} to {end}")
+                for record in consumer.poll(timeout_ms=1000).get(tp, []):
+                    if record.key == key:
+                        return True
+                    position = record.offset + 1
+        except ClientError as exc:
+            raise KafkaError(f"cannot read {self.topic}[{partition}]: {exc}") from None
+        return False
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close(autocommit=False)
+            self._consumer = None

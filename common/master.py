@@ -232,10 +232,11 @@ class Master:
             exc = future.exception()
             if exc is None:
                 self._attempts.pop(item.path, None)
+                self.published += 1
                 for result in future.result():
-                    self.published += 1
-                    log.info("%s: published %s (%d bytes) -> %s, partition %d offset %d",
-                             self.pipeline.name, result.name, result.size, result.remote_path,
+                    stored = f" -> {result.remote_path}" if result.remote_path else ""
+                    log.info("%s: published %s (%d bytes)%s, partition %d offset %d",
+                             self.pipeline.name, result.name, result.size, stored,
                              result.partition, result.offset)
                 continue
             if isinstance(exc, BrokenProcessPool):

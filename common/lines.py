@@ -1,0 +1,199 @@
+"""Collectors of text logs (proxy): no stored binary, no remote path. A log file (plain or
+gzip) becomes messages of whole lines, each at most kafka.message_size bytes, round robin
+over the topic's partitions; a long-running job on the worker side reads them.
+
+Exactly what was sent survives a stop or a kill of the master: progress is recorded beside
+the file (<collector_path>/.progress/<name>.json) around every message:
+
+1. before a send, the message about to go (its byte range, partition, key) and the
+   partition's end offset at that moment are recorded as pending;
+2. after the broker acknowledged it, the progress moves past it.
+
+A master that restarts with a pending message looks for its key in that partition from the
+recorded end offset on: found, it was acknowledged (progress moves on); not found, it is
+sent. So a restart neither loses nor re-sends lines. The file is removed once every line is
+acknowledged. A line longer than message_size is never split nor sent: it is set aside in
+<collector_path>/.quarantine/ with the reason, and the rest of the file goes on.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO
+
+from common.kafka_io import Publisher, PartitionTail
+from common.messages import stored_name
+from common.plugin import Collected, Collector, Partitions, Published
+from common.storage import Storage
+
+log = logging.getLogger(__name__)
+
+PROGRESS = ".progress"
+QUARANTINE = ".quarantine"
+READ_BLOCK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Whole lines of a file: bytes [start, end) of its (decompressed) content."""
+    start: int
+    end: int
+    data: bytes
+
+
+@dataclass(frozen=True)
+class LongLine:
+    """A line longer than a message may be: set aside, never sent."""
+    start: int
+    data: bytes
+
+
+def chunks(stream: IO[bytes], limit: int, start: int = 0) -> Iterator[Chunk | LongLine]:
+    """Cuts a stream into runs of whole lines of at most `limit` bytes each, from byte
+    `start` on. A last line without its newline is a line too. Deterministic: the same
+    content gives the same chunks, so a resumed file continues exactly where it stopped."""
+    if start:
+        stream.seek(start)            # gzip streams seek forward by reading
+    offset, data, eof = start, b"", False
+    while not eof or data:
+        if not eof and len(data) <= limit:
+            block = stream.read(READ_BLOCK)
+            eof = not block
+            data += block
+            continue
+        if len(data) <= limit:                      # the end of the file: one last run
+            yield Chunk(offset, offset + len(data), data)
+            return
+        cut = data.rfind(b"\n", 0, limit) + 1
+        if cut:
+            yield Chunk(offset, offset + cut, data[:cut])
+        else:                                        # a first line longer than the limit
+            end = data.find(b"\n", limit)
+            while end < 0 and not eof:               # read to its end (never split it)
+                block = stream.read(READ_BLOCK)
+                eof = not block
+                searched = len(data)
+                data += block
+                end = data.find(b"\n", searched)
+            cut = len(data) if end < 0 else end + 1
+            yield LongLine(offset, data[:cut])
+        offset, data = offset + cut, data[cut:]
+
+
+def open_log(path: Path) -> IO[bytes]:
+    """A log file's content: gzip-compressed files (by their magic bytes) decompressed."""
+    with open(path, "rb") as probe:
+        magic = probe.read(2)
+    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
+
+
+@dataclass
+class Progress:
+    """What was handed over of one file. `identity` ties it to that very file: a new file
+    under the same name starts from zero."""
+    identity: list[int]
+    offset: int = 0
+    sent: int = 0                   # messages acknowledged so far (the next one's index)
+    pending: dict | None = None     # {"partition", "end_offset", "key", "end"}
+
+    @staticmethod
+    def identity_of(path: Path) -> list[int]:
+        st = path.stat()
+        return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+class ProgressFile:
+    def __init__(self, root: Path, name: str):
+        self.path = root / PROGRESS / f"{name}.json"
+
+    def load(self, identity: list[int]) -> Progress:
+        try:
+            data = json.loads(self.path.read_text())
+            progress = Progress(**data)
+        except (OSError, ValueError, TypeError):
+            return Progress(identity)
+        return progress if progress.identity == identity else Progress(identity)
+
+    def save(self, progress: Progress) -> None:
+        self.path.parent.mkdir(exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        with open(tmp, "w") as out:
+            json.dump(asdict(progress), out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, self.path)
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+class LineBatchCollector(Collector):
+    def publish(self, item: Collected, partitions: Partitions, storage: Storage,
+                publisher: Publisher) -> list[Published]:
+        root = self.config.collector_folder(self.pipeline.name)
+        name = stored_name(item.relative)
+        progress_file = ProgressFile(root, name)
+        progress = progress_file.load(Progress.identity_of(item.path))
+        tail = PartitionTail(self.config.kafka, publisher.topic)
+        try:
+            if progress.pending is not None:
+                self._settle_pending(progress, progress_file, tail, item)
+            out = []
+            with open_log(item.path) as stream:
+                for piece in chunks(stream, self.config.kafka.message_size, progress.offset):
+                    if isinstance(piece, LongLine):
+                        self._set_aside(root, name, item, piece)
+                        progress.offset = piece.start + len(piece.data)
+                        progress_file.save(progress)
+                        continue
+                    out.append(self._send(piece, progress, progress_file, partitions, tail,
+                                          publisher, name, item))
+        finally:
+            tail.close()
+        os.unlink(item.path)             # only now: every line acknowledged
+        progress_file.remove()
+        return out
+
+    def _send(self, chunk: Chunk, progress: Progress, progress_file: ProgressFile,
+              partitions: Partitions, tail: PartitionTail, publisher: Publisher, name: str,
+              item: Collected) -> Published:
+        partition = partitions.of(progress.sent)
+        key = f"{name}@{chunk.start}"
+        progress.pending = {"partition": partition, "end_offset": tail.end_offset(partition),
+                            "key": key, "end": chunk.end}
+        progress_file.save(progress)
+        offset = publisher.send(chunk.data, partition=partition, key=key.encode())
+        progress.offset, progress.sent, progress.pending = chunk.end, progress.sent + 1, None
+        progress_file.save(progress)
+        return Published(f"{item.relative} [bytes {chunk.start}-{chunk.end}]", None, partition,
+                         offset, len(chunk.data))
+
+    def _settle_pending(self, progress: Progress, progress_file: ProgressFile,
+                        tail: PartitionTail, item: Collected) -> None:
+        """The master stopped between recording a message and hearing back about it: the
+        message is on the topic (acknowledged) or it is not (to be sent again)."""
+        pending = progress.pending
+        found = tail.has_key(pending["partition"], pending["end_offset"], pending["key"].encode())
+        if found:
+            progress.offset, progress.sent = pending["end"], progress.sent + 1
+        log.info("%s: %s: resuming at byte %d (the message sent before the stop was %s)",
+                 self.pipeline.name, item.relative, progress.offset,
+                 "acknowledged" if found else "not acknowledged: sending it again")
+        progress.pending = None
+        progress_file.save(progress)
+
+    def _set_aside(self, root: Path, name: str, item: Collected, line: LongLine) -> None:
+        folder = root / QUARANTINE
+        folder.mkdir(exist_ok=True)
+        target = folder / f"{name}@{line.start}"
+        target.write_bytes(line.data)
+        reason = (f"{item.relative}: the line at byte {line.start} is {len(line.data)} bytes, "
+                  f"longer than kafka.message_size ({self.config.kafka.message_size}); set "
+                  "aside, not sent")
+        (folder / f"{target.name}.reason").write_text(reason + "\n", errors="replace")
+        log.error("%s: %s", self.pipeline.name, reason)
