@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._\-]{1,249}$")
 SEND_TIMEOUT_S = 60
+COMMIT_TIMEOUT_MS = 10000    # then the caller retries: a stop request is heard in between
 _REQUEST_TIMEOUT_MS = 30000
 _BOOTSTRAP_TIMEOUT_MS = 15000
 
@@ -234,16 +235,27 @@ class PartitionConsumer:
     def seek(self, offset: int) -> None:
         self._consumer.seek(self._tp, offset)
 
-    def commit(self, offset: int) -> None:
-        """Records that every message up to and including `offset` is done."""
+    def commit(self, offset: int, metadata: str = "") -> None:
+        """Records that every message up to and including `offset` is done; `metadata` says
+        who did it and when (ingest_status reads it)."""
         from kafka.errors import KafkaError as ClientError
         from kafka.structs import OffsetAndMetadata
 
         try:
-            self._consumer.commit({self._tp: OffsetAndMetadata(offset + 1, "", -1)})
+            self._consumer.commit({self._tp: OffsetAndMetadata(offset + 1, metadata, -1)},
+                                  timeout_ms=COMMIT_TIMEOUT_MS)
         except ClientError as exc:
             raise KafkaError(f"commit of {self.topic}[{self.partition}]@{offset} failed: "
                              f"{exc}") from None
+
+    def position(self, timeout_ms: int = 5000) -> int:
+        """The offset of the next message this consumer will read."""
+        from kafka.errors import KafkaError as ClientError
+
+        try:
+            return self._consumer.position(self._tp, timeout_ms=timeout_ms)
+        except ClientError as exc:
+            raise KafkaError(f"position of {self.topic}[{self.partition}]: {exc}") from None
 
     def committed(self) -> int | None:
         return self._consumer.committed(self._tp)

@@ -51,6 +51,10 @@ class Storage(ABC):
         """Names (not paths) in a folder, sorted."""
 
     @abstractmethod
+    def read_range(self, path: str, offset: int, length: int) -> bytes:
+        """`length` bytes of a file from `offset` (a negative offset counts from the end)."""
+
+    @abstractmethod
     def files_under(self, path: str) -> list[str]:
         """Paths of every file below a folder (recursively), sorted; [] when it is absent."""
 
@@ -155,6 +159,14 @@ class LocalStorage(Storage):
         return sorted(os.path.join(folder, name) for folder, _, names in os.walk(path)
                       for name in names)
 
+    def read_range(self, path: str, offset: int, length: int) -> bytes:
+        try:
+            with open(path, "rb") as f:
+                f.seek(offset, os.SEEK_END if offset < 0 else os.SEEK_SET)
+                return f.read(length)
+        except OSError as exc:
+            raise self._fail("read", path, exc) from None
+
     def rename(self, src: str, dst: str) -> None:
         try:
             os.makedirs(os.path.dirname(dst), exist_ok=True)
@@ -253,6 +265,15 @@ class WebHdfsStorage(Storage):
 
     def list(self, path: str) -> list[str]:
         return sorted(self._call("list", path, self.client.list, path))
+
+    def read_range(self, path: str, offset: int, length: int) -> bytes:
+        if offset < 0:
+            offset = max(0, self.size(path) + offset)
+
+        def read():
+            with self.client.read(path, offset=offset, length=length) as reader:
+                return reader.read()
+        return self._call("read", path, read)
 
     def files_under(self, path: str) -> list[str]:
         if not self.exists(path):

@@ -17,7 +17,10 @@ committed: those messages come again on the next start).
 """
 from __future__ import annotations
 
+import json
 import logging
+import os
+import socket
 import threading
 import time
 from collections import deque
@@ -36,6 +39,13 @@ log = logging.getLogger("spot.worker")
 
 RETRY_DELAYS = (2, 5, 15, 30, 60)
 TOPIC_WAIT_S = 60      # a worker started just before its master waits for the topic
+HEARTBEAT_S = 15       # an idle worker re-commits its offset this often: "active" in status
+
+
+def commit_metadata(worker_id: int) -> str:
+    """Who committed, and when: ingest_status tells an active worker from a stopped one."""
+    return json.dumps({"worker": worker_id, "host": socket.gethostname(), "pid": os.getpid(),
+                       "at": round(time.time(), 3)}, separators=(",", ":"))
 
 
 def is_machine_fault(exc: BaseException) -> bool:
@@ -65,6 +75,7 @@ class Worker:
         self.quarantined = 0
         self.tag = f"{pipeline.name} worker-{worker_id}"
         self._attempts: dict[int, int] = {}
+        self._last_commit = 0.0
 
     def stop(self, *_args) -> None:
         """First call: finish what is in flight. Second call: abandon it."""
@@ -103,6 +114,8 @@ class Worker:
                         if idle_exit_seconds is not None and \
                                 time.monotonic() - idle_since > idle_exit_seconds:
                             break
+                        if time.monotonic() - self._last_commit >= HEARTBEAT_S:
+                            self._heartbeat(consumer)
                         continue
                     wait([pending[0][1]], timeout=0.5, return_when=FIRST_COMPLETED)
                     while pending and pending[0][1].done() and not self.abandoning.is_set():
@@ -182,7 +195,8 @@ class Worker:
         attempt = 0
         while True:
             try:
-                consumer.commit(offset)
+                consumer.commit(offset, commit_metadata(self.worker_id))
+                self._last_commit = time.monotonic()
                 return
             except KafkaError as exc:
                 delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]
@@ -190,6 +204,16 @@ class Worker:
                 log.error("%s: %s; retry in %d s", self.tag, exc, delay)
                 if self.abandoning.wait(delay):
                     return
+
+    def _heartbeat(self, consumer: PartitionConsumer) -> None:
+        """Idle, with nothing in flight: every message before the position is done, so
+        committing the position again only refreshes who holds the partition and when."""
+        self._last_commit = time.monotonic()
+        try:
+            position = consumer.position()
+            consumer.commit(position - 1, commit_metadata(self.worker_id))
+        except Exception as exc:  # noqa: BLE001 - best effort: the next one may succeed
+            log.debug("%s: heartbeat commit failed: %s", self.tag, describe(exc))
 
     def _retry_from(self, consumer: PartitionConsumer, message: Message,
                     pending: deque, failures: int) -> None:

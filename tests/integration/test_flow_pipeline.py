@@ -203,8 +203,9 @@ def test_bad_name_is_set_aside(local_config, flow_files, tmp_path):
     assert "nfcapd.latest: set aside in" in master.log()
 
 
-def publish_binaries(config: IngestConfig, topic: str, files: list[tuple[Path, str]]) -> None:
-    """Stores binaries and publishes their messages, as the master would, to partition 0."""
+def publish_binaries(config: IngestConfig, topic: str, files: list[tuple[Path, str]],
+                     partition: int = 0) -> None:
+    """Stores binaries and publishes their messages, as the master would, to one partition."""
     storage = open_storage(config)
     publisher = Publisher(config.kafka, topic)
     try:
@@ -212,7 +213,8 @@ def publish_binaries(config: IngestConfig, topic: str, files: list[tuple[Path, s
             hour = name[15:17]
             remote = f"{config.hdfs_app_path}/flow/binary/20160104/{hour}/{PIPELINE}/{name}"
             storage.upload(path, remote)
-            publisher.send(FileMessage(PIPELINE, name, remote, path.stat().st_size).encode(), 0)
+            publisher.send(FileMessage(PIPELINE, name, remote, path.stat().st_size).encode(),
+                           partition)
     finally:
         publisher.close()
 

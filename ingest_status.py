@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""Is a pipeline keeping up, what failed, where is its data: per topic partition the end
+offset, the offset its worker committed, the lag and whether the worker is active; files
+waiting in the collector folder and set aside with their reasons; the newest partitions of
+its table with their rows (from Parquet footers).
+
+    python ingest_status.py -t flow_internals [--topic TOPIC] [--json] [--watch SECONDS] [-c CONF]
+
+Exit codes: 0 the services answered, 1 bad arguments or configuration, 2 a service does not
+answer (one line says which).
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from common.cli import (ArgumentParser, add_config_argument, add_pipeline_argument,
+                        pipeline_from_args, positive_int, run)
+from common.kafka_io import check_topic_name
+from common.status import PipelineStatus, ServiceDown, pipeline_status, pipeline_topics
+from common.storage import open_storage
+
+NEWEST_TOPICS = 3        # of a pipeline's topics, by default; --topic names any other
+
+
+def render(status: PipelineStatus):
+    """The status as rich renderables (tables) for a terminal."""
+    from rich.console import Group
+    from rich.table import Table
+
+    parts = []
+    for topic in status.topics:
+        table = Table(title=f"{status.pipeline}: topic {topic.topic} (lag {topic.lag:,})",
+                      title_justify="left")
+        for column in ("partition", "end offset", "committed", "lag", "worker", "last seen"):
+            table.add_column(column, justify="right" if column != "worker" else "left")
+        for p in topic.partitions:
+            seen = "-" if p.last_seen_seconds is None else f"{p.last_seen_seconds:.0f} s ago"
+            worker = (p.worker or "-") + ("" if p.active else " (not active)")
+            table.add_row(str(p.partition), f"{p.end_offset:,}",
+                          "-" if p.committed is None else f"{p.committed:,}", f"{p.lag:,}",
+                          worker, seen)
+        parts.append(table)
+    if not status.topics:
+        parts.append(f"{status.pipeline}: no topic SPOT-INGEST-{status.pipeline}_* (is its "
+                     "master running?)")
+    folder = status.collector
+    oldest = "" if folder.oldest_age_seconds is None else \
+        f", oldest {folder.oldest_age_seconds:.0f} s"
+    parts.append(f"collector {folder.path}: {folder.waiting} file(s) waiting{oldest}")
+    for title, items in (("set aside by the master", folder.set_aside),
+                         ("quarantined by the workers", status.quarantine)):
+        if items:
+            aside = Table(title=f"{title} ({len(items)})", title_justify="left")
+            aside.add_column("file")
+            aside.add_column("reason")
+            for item in items[-10:]:
+                aside.add_row(item.name, item.reason)
+            parts.append(aside)
+    if status.rejected_lines is not None:
+        parts.append(f"proxy lines rejected: {status.rejected_lines:,}")
+    for tstatus in status.tables:
+        table = Table(title=f"table {tstatus.table}: {tstatus.partitions} partition(s), newest",
+                      title_justify="left")
+        for column in ("partition", "files", "rows", "newest row"):
+            table.add_column(column, justify="right" if column in ("files", "rows") else "left")
+        for p in tstatus.newest:
+            table.add_row("/".join(p.values), str(p.files), f"{p.rows:,}", p.newest or "-")
+        parts.append(table)
+    return Group(*parts)
+
+
+def main() -> int:
+    parser = ArgumentParser(prog="ingest_status.py", description=__doc__.splitlines()[0])
+    add_pipeline_argument(parser)
+    parser.add_argument("--topic", "-top", default=None,
+                        help="this topic only (default: every SPOT-INGEST-<pipeline>_* topic)")
+    parser.add_argument("--json", action="store_true", help="one JSON document")
+    parser.add_argument("--watch", type=positive_int, metavar="SECONDS", default=None,
+                        help="refresh every SECONDS until Ctrl-C")
+    add_config_argument(parser)
+    args = parser.parse_args()
+    config, pipeline = pipeline_from_args(args)
+    storage = open_storage(config)
+
+    def collect() -> PipelineStatus:
+        topics = [check_topic_name(args.topic)] if args.topic else \
+            pipeline_topics(config, pipeline.name)[-NEWEST_TOPICS:]
+        return pipeline_status(config, pipeline, storage, topics)
+
+    try:
+        if args.json:
+            print(json.dumps(collect().to_json(), indent=2))
+            return 0
+        from rich.console import Console
+        from rich.live import Live
+
+        console = Console()
+        if not args.watch:
+            console.print(render(collect()))
+            return 0
+        with Live(render(collect()), console=console, auto_refresh=False) as live:
+            while True:
+                time.sleep(args.watch)
+                live.update(render(collect()), refresh=True)
+    except ServiceDown as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    run(main)
