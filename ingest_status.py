@@ -81,7 +81,7 @@ def main() -> int:
                         help="refresh every SECONDS until Ctrl-C")
     add_config_argument(parser)
     args = parser.parse_args()
-    config, pipeline = pipeline_from_args(args)
+    config, pipeline = pipeline_from_args(args, "status")
     storage = open_storage(config)
 
     def collect() -> PipelineStatus:

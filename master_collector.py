@@ -23,7 +23,7 @@ def main() -> int:
                         help="validate the configuration and arguments, then exit")
     add_config_argument(parser)
     args = parser.parse_args()
-    config, pipeline = pipeline_from_args(args)
+    config, pipeline = pipeline_from_args(args, "master")
     topic = check_topic_name(args.topic) if args.topic else default_topic_name(pipeline.name)
     master = Master(config, pipeline, args.workers, topic)
     master.check()

@@ -6,7 +6,7 @@ flow, dns and proxy tables. Idempotent: says what it created and what already ex
 """
 from __future__ import annotations
 
-from common.cli import ArgumentParser, add_config_argument, config_from_args, run, setup_logging
+from common.cli import ArgumentParser, add_config_argument, config_from_args, run
 from common.setup import setup_all
 
 
@@ -14,8 +14,7 @@ def main() -> int:
     parser = ArgumentParser(prog="spot_setup.py", description=__doc__.splitlines()[0])
     add_config_argument(parser)
     args = parser.parse_args()
-    setup_logging()
-    config = config_from_args(args)
+    config = config_from_args(args, "setup")
     for line in setup_all(config):
         print(line, flush=True)
     return 0

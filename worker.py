@@ -23,7 +23,7 @@ def main() -> int:
                         help="files decoded at once by this worker (default 1)")
     add_config_argument(parser)
     args = parser.parse_args()
-    config, pipeline = pipeline_from_args(args)
+    config, pipeline = pipeline_from_args(args, "worker")
     return run_worker(config, pipeline, args.worker_id, check_topic_name(args.topic),
                       args.parallel, stop_on_signals)
 

@@ -8,11 +8,9 @@ import signal
 import sys
 from typing import Callable, NoReturn
 
+from common import logs
 from common.config import IngestConfig, PipelineConfig, load_config, resolve_config_path
 from common.errors import SpotIngestError, describe
-
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
-
 
 class ArgumentParser(argparse.ArgumentParser):
     """argparse that reports a bad argument as one line and exit code 1."""
@@ -22,9 +20,15 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
+    """-c/--config, and the logging flags every entry point takes."""
     parser.add_argument("-c", "--config", metavar="PATH", default=None,
                         help="configuration file (default: $SPOT_INGEST_CONF, "
                              "else ingest_conf.json beside the scripts)")
+    parser.add_argument("--log-level", choices=logs.LEVELS, default=None,
+                        help="the logging level (default: the logging configuration's)")
+    parser.add_argument("--log-config", metavar="PATH", default=None,
+                        help="a YAML logging configuration (default: log_config in the "
+                             "configuration, else logging.yaml beside the scripts)")
 
 
 def add_pipeline_argument(parser: argparse.ArgumentParser) -> None:
@@ -32,11 +36,13 @@ def add_pipeline_argument(parser: argparse.ArgumentParser) -> None:
                         help="pipeline configuration name from ingest_conf.json")
 
 
-def pipeline_from_args(args: argparse.Namespace) -> tuple[IngestConfig, PipelineConfig]:
-    """Sets up logging, loads the configuration and picks the -t pipeline from it."""
-    setup_logging()
-    config = config_from_args(args)
-    return config, config.pipeline(args.type)
+def pipeline_from_args(args: argparse.Namespace,
+                       role: str) -> tuple[IngestConfig, PipelineConfig]:
+    """Loads the configuration, sets up logging and picks the -t pipeline from it."""
+    config = config_from_args(args, role)
+    pipeline = config.pipeline(args.type)
+    logs.set_context(pipeline=pipeline.name)
+    return config, pipeline
 
 
 def positive_int(text: str) -> int:
@@ -59,18 +65,12 @@ def non_negative_int(text: str) -> int:
     return value
 
 
-def config_from_args(args: argparse.Namespace) -> IngestConfig:
-    return load_config(resolve_config_path(args.config))
-
-
-def setup_logging(level: int = logging.INFO) -> None:
-    logging.basicConfig(level=level, format=LOG_FORMAT, stream=sys.stderr)
-    for noisy in ("hdfs", "urllib3", "py4j", "watchdog"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    # kafka-python logs a broker outage ten times a second and thrift every failed connect;
-    # our own error lines (send not acknowledged, commit failed, ...) say it once.
-    for chatty in ("kafka", "thrift"):
-        logging.getLogger(chatty).setLevel(logging.CRITICAL)
+def config_from_args(args: argparse.Namespace, role: str = "-") -> IngestConfig:
+    """Loads the configuration, then sets up logging from the flags or the configuration."""
+    config = load_config(resolve_config_path(args.config))
+    logs.configure(getattr(args, "log_config", None) or config.log_config,
+                   getattr(args, "log_level", None), role)
+    return config
 
 
 def stop_on_signals(stop: Callable[..., None]) -> None:

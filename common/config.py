@@ -78,6 +78,7 @@ class SparkStreamingSettings:
     spark_executor_memory: str = "1g"
     spark_executor_cores: int = 1
     spark_batch_size: int = 30
+    spark_master: str | None = None     # local[N] (N = worker.py -p) when unset
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ class PipelineConfig:
     pcap_split_staging: Path | None = None
     parser: str | None = None
     create_collector_path: bool = False   # relative in the file: created on demand
+    checkpoint_path: str | None = None    # proxy: the job's checkpoint (default under stage/)
     max_attempts: int = 5           # failures of one message before its file is set aside
     settle_seconds: float = 2.0     # quiet time before a file written in place is taken
     rescan_seconds: float = 30.0    # full rescans of collector_path (events can be lost)
@@ -109,6 +111,7 @@ class IngestConfig:
     hive: HiveSettings
     spark_streaming: SparkStreamingSettings
     pipelines: dict[str, PipelineConfig] = field(default_factory=dict)
+    log_config: Path | None = None      # YAML logging configuration (logging.yaml when unset)
 
     def collector_folder(self, name: str) -> Path:
         """The pipeline's collector_path, ready for a master: created when the file gives it
@@ -164,7 +167,7 @@ def parse_config(data: Any, path: Path) -> IngestConfig:
     base = path.resolve().parent
     root = _Section(data, "", path)
     root.allow("dbname", "hdfs_app_path", "collector_processes", "ingestion_interval",
-               "spark-streaming", "kafka", "hdfs", "hive", "pipelines")
+               "spark-streaming", "kafka", "hdfs", "hive", "pipelines", "log_config")
 
     kafka = root.section("kafka", required=True)
     kafka.allow("kafka_server", "kafka_port", "zookeper_server", "zookeper_port",
@@ -196,7 +199,7 @@ def parse_config(data: Any, path: Path) -> IngestConfig:
 
     spark = root.section("spark-streaming", required=False)
     spark.allow("driver_memory", "spark_exec", "spark_executor_memory",
-                "spark_executor_cores", "spark_batch_size")
+                "spark_executor_cores", "spark_batch_size", "spark_master")
     defaults = SparkStreamingSettings()
     spark_settings = SparkStreamingSettings(
         driver_memory=spark.get("driver_memory", _memory, "a JVM memory size like 1g",
@@ -210,6 +213,8 @@ def parse_config(data: Any, path: Path) -> IngestConfig:
                                        "a positive integer", defaults.spark_executor_cores),
         spark_batch_size=spark.get("spark_batch_size", _positive_int,
                                    "a positive number of seconds", defaults.spark_batch_size),
+        spark_master=spark.get("spark_master", _spark_master,
+                               "a Spark master URL (local[N], spark://host:port, yarn)", None),
     )
 
     hdfs_app_path = root.get("hdfs_app_path", _non_empty_str, "a path")
@@ -237,6 +242,8 @@ def parse_config(data: Any, path: Path) -> IngestConfig:
         hive=hive_settings,
         spark_streaming=spark_settings,
         pipelines=pipelines,
+        log_config=_resolve(base, root.get("log_config", _non_empty_str, "a file path", None))
+        if root.raw("log_config") else None,
     )
 
 
@@ -247,7 +254,7 @@ def _parse_pipeline(pipelines: "_Section", name: str, base: Path) -> PipelineCon
     p = pipelines.section(name, required=True)
     p.allow("type", "collector_path", "local_staging", "supported_files", "process_opt",
             "pkt_num", "pcap_split_staging", "parser", "max_attempts", "settle_seconds",
-            "rescan_seconds")
+            "rescan_seconds", "checkpoint_path")
     kind = p.get("type", _choice(PIPELINE_TYPES), "one of " + ", ".join(PIPELINE_TYPES))
     collector_path = _resolve(base, p.get("collector_path", _non_empty_str, "a folder path"))
     split_staging = p.get("pcap_split_staging", _non_empty_str, "a folder path", None)
@@ -264,6 +271,8 @@ def _parse_pipeline(pipelines: "_Section", name: str, base: Path) -> PipelineCon
                       650000 if kind == "dns" else None),
         pcap_split_staging=_resolve(base, split_staging) if split_staging else None,
         parser=p.get("parser", _non_empty_str, "a parser name", "bluecoat.py" if kind == "proxy" else None),
+        checkpoint_path=p.get("checkpoint_path", _uri_or_path,
+                              "a folder URI (file:///..., hdfs://host:port/...)", None),
         max_attempts=p.get("max_attempts", _positive_int, "a positive integer",
                            PipelineConfig.max_attempts),
         settle_seconds=p.get("settle_seconds", _non_negative_number,
@@ -430,6 +439,19 @@ def _url(v: Any) -> str:
 
 def _hdfs_uri(v: Any) -> str:
     if isinstance(v, str) and re.fullmatch(r"(hdfs|viewfs)://[^\s/]+", v.strip().rstrip("/")):
+        return v.strip().rstrip("/")
+    raise _Invalid
+
+
+def _spark_master(v: Any) -> str:
+    if isinstance(v, str) and re.fullmatch(r"local(\[(\d+|\*)\])?|(spark|mesos|k8s)://\S+|yarn",
+                                           v.strip()):
+        return v.strip()
+    raise _Invalid
+
+
+def _uri_or_path(v: Any) -> str:
+    if isinstance(v, str) and re.fullmatch(r"(file|hdfs|viewfs)://\S*|/\S*", v.strip()):
         return v.strip().rstrip("/")
     raise _Invalid
 

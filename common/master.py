@@ -18,6 +18,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+from common import logs
 from common.config import IngestConfig, PipelineConfig, load_config
 from common.errors import ConfigError, SpotIngestError, describe
 from common.kafka_io import Publisher, ensure_topic
@@ -43,12 +44,13 @@ def make_collector(config: IngestConfig, pipeline: PipelineConfig) -> Collector:
 _state: dict = {}
 
 
-def _init_process(config_path: str, pipeline_name: str, topic: str) -> None:
+def _init_process(config_path: str, pipeline_name: str, topic: str,
+                  log_config: str | None, log_level: str | None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # the master decides when work stops
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    from common.cli import setup_logging
-    setup_logging()
+    logs.configure(log_config, log_level, "collector")
+    logs.set_context(pipeline=pipeline_name)
     _state.update(args=(config_path, pipeline_name, topic))
     threading.Thread(target=_exit_with_master, args=(os.getppid(),), daemon=True,
                      name="master-watch").start()
@@ -124,7 +126,8 @@ class Master:
         return ProcessPoolExecutor(self.config.collector_processes, mp_context=ctx,
                                    initializer=_init_process,
                                    initargs=(str(self.config.path.resolve()), self.pipeline.name,
-                                             self.topic))
+                                             self.topic, logs.applied_config(),
+                                             logging.getLevelName(logging.getLogger().level)))
 
     def run(self) -> int:
         root = self._root

@@ -26,7 +26,7 @@ import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
-from common import decoder
+from common import decoder, logs
 from common.catalog import Catalog
 from common.config import IngestConfig, PipelineConfig
 from common.errors import KafkaError, TransientError, describe
@@ -231,6 +231,7 @@ def run_worker(config: IngestConfig, pipeline: PipelineConfig, worker_id: int, t
                parallel: int, stopper) -> int:
     """worker.py's body: a per-message Worker, or the pipeline's long-running job.
     `stopper(callback)` installs the stop signals."""
+    logs.set_context(role=f"worker-{worker_id}")
     face = load(pipeline.type, "worker")
     if isinstance(face, type) and issubclass(face, StreamingJob):
         job = face(config, pipeline, worker_id)

@@ -34,7 +34,7 @@ def main() -> int:
                         help="packets per piece for the demo (the shipped value, 650000, would "
                              "give one piece for a capture this size)")
     args = parser.parse_args()
-    config = config_from_args(args)
+    config = config_from_args(args, "demo")
     data = json.loads(Path(config.path).read_text())
     data["pipelines"][PIPELINE]["pkt_num"] = args.pkt_num
     LOGS.mkdir(parents=True, exist_ok=True)

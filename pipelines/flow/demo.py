@@ -29,7 +29,7 @@ def main() -> int:
     add_config_argument(parser)
     parser.add_argument("--flows", type=positive_int, default=25000, help="flows per file")
     args = parser.parse_args()
-    config = config_from_args(args)
+    config = config_from_args(args, "demo")
     storage = open_storage(config)
 
     print("== spot_setup")
