@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from common import metrics
 from common.errors import DecodeError
 from common.kafka_io import Message, Publisher
 from common.layout import HourPartition, binary_path, binary_root, partition_dir, quarantine_dir
@@ -73,12 +74,14 @@ class BinaryFileCollector(Collector):
                 remote = binary_path(self.config.hdfs_app_path, self.source, self.pipeline.name,
                                      piece.hour, piece.stored)
                 size = piece.path.stat().st_size
+                started = time.monotonic()
                 storage.upload(piece.path, remote)
+                uploaded = time.monotonic() - started
                 message = FileMessage(self.pipeline.name, piece.name, remote, size)
                 partition = partitions.of(index)
                 offset = publisher.send(message.encode(), partition=partition,
                                         key=piece.stored.encode())
-                out.append(Published(piece.name, remote, partition, offset, size))
+                out.append(Published(piece.name, remote, partition, offset, size, uploaded))
             os.unlink(item.path)  # only now: every piece stored and acknowledged
         finally:
             self.discard(pieces, item)
@@ -166,7 +169,8 @@ class BinaryFileProcessor(Processor):
             local = workdir / "input"
             self.storage.download(binary.message.path, local)
             try:
-                written = self._decode_all(local, binary, workdir)
+                with metrics.DECODE_SECONDS.labels(self.pipeline.name).time():
+                    written = self._decode_all(local, binary, workdir)
             except DecodeError as exc:
                 return Processed(binary.message.name, 0,
                                  quarantined=self.quarantine(binary, str(exc)))
@@ -202,7 +206,8 @@ class BinaryFileProcessor(Processor):
             if rows == 0:
                 self.storage.delete(remote)   # a re-run of a source that now holds no rows
                 continue
-            self.storage.upload(path, remote)
+            with metrics.UPLOAD_SECONDS.labels(self.pipeline.name, "worker").time():
+                self.storage.upload(path, remote)
             self._register(output.partition, folder)
             placed.append(remote)
             total += rows
@@ -216,7 +221,8 @@ class BinaryFileProcessor(Processor):
         with self._registered_lock:
             if now - self._registered.get(partition, -REGISTERED_TTL_S) < REGISTERED_TTL_S:
                 return
-        with self.catalog_factory() as catalog:
+        with metrics.REGISTER_SECONDS.labels(self.pipeline.name).time(), \
+                self.catalog_factory() as catalog:
             catalog.add_partition(self.config.dbname, self.table, partition,
                                   self.storage.uri(folder))
         with self._registered_lock:

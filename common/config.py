@@ -72,6 +72,13 @@ class HiveSettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    """Prometheus endpoints: the master on `port`, worker N on port + 1 + N; off when unset."""
+    port: int | None = None
+    host: str = "127.0.0.1"
+
+
+@dataclass(frozen=True)
 class SparkStreamingSettings:
     driver_memory: str = "1g"
     spark_exec: int = 1
@@ -112,6 +119,7 @@ class IngestConfig:
     spark_streaming: SparkStreamingSettings
     pipelines: dict[str, PipelineConfig] = field(default_factory=dict)
     log_config: Path | None = None      # YAML logging configuration (logging.yaml when unset)
+    metrics: MetricsSettings = MetricsSettings()
 
     def collector_folder(self, name: str) -> Path:
         """The pipeline's collector_path, ready for a master: created when the file gives it
@@ -167,7 +175,8 @@ def parse_config(data: Any, path: Path) -> IngestConfig:
     base = path.resolve().parent
     root = _Section(data, "", path)
     root.allow("dbname", "hdfs_app_path", "collector_processes", "ingestion_interval",
-               "spark-streaming", "kafka", "hdfs", "hive", "pipelines", "log_config")
+               "spark-streaming", "kafka", "hdfs", "hive", "pipelines", "log_config",
+               "metrics")
 
     kafka = root.section("kafka", required=True)
     kafka.allow("kafka_server", "kafka_port", "zookeper_server", "zookeper_port",
@@ -217,6 +226,13 @@ def parse_config(data: Any, path: Path) -> IngestConfig:
                                "a Spark master URL (local[N], spark://host:port, yarn)", None),
     )
 
+    metrics = root.section("metrics", required=False)
+    metrics.allow("port", "host")
+    metrics_settings = MetricsSettings(
+        port=metrics.get("port", _port, "a port number (1-65535)", None),
+        host=metrics.get("host", _non_empty_str, "an address to listen on", "127.0.0.1"),
+    )
+
     hdfs_app_path = root.get("hdfs_app_path", _non_empty_str, "a path")
     if hdfs_settings.enabled:
         if not hdfs_app_path.startswith("/"):
@@ -244,6 +260,7 @@ def parse_config(data: Any, path: Path) -> IngestConfig:
         pipelines=pipelines,
         log_config=_resolve(base, root.get("log_config", _non_empty_str, "a file path", None))
         if root.raw("log_config") else None,
+        metrics=metrics_settings,
     )
 
 

@@ -248,6 +248,10 @@ class PartitionConsumer:
             raise KafkaError(f"commit of {self.topic}[{self.partition}]@{offset} failed: "
                              f"{exc}") from None
 
+    def highwater(self) -> int | None:
+        """The partition's end offset as of the last fetch (None before the first)."""
+        return self._consumer.highwater(self._tp)
+
     def position(self, timeout_ms: int = 5000) -> int:
         """The offset of the next message this consumer will read."""
         from kafka.errors import KafkaError as ClientError

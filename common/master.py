@@ -18,7 +18,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-from common import logs
+from common import logs, metrics
 from common.config import IngestConfig, PipelineConfig, load_config
 from common.errors import ConfigError, SpotIngestError, describe
 from common.kafka_io import Publisher, ensure_topic
@@ -114,9 +114,12 @@ class Master:
         self.collector.check_environment()
 
     def prepare(self) -> bool:
-        """check(), then creates or reuses the topic; True when the topic is new."""
+        """check(), then creates or reuses the topic and serves the metrics; True when the
+        topic is new."""
         self.check()
-        return ensure_topic(self.config.kafka, self.topic, self.workers)
+        created = ensure_topic(self.config.kafka, self.topic, self.workers)
+        metrics.serve(self.config, 0)
+        return created
 
     def stop(self, *_args) -> None:
         self.stopping.set()
@@ -194,6 +197,7 @@ class Master:
             partitions = Partitions(self._next_partition, self.workers)
             try:
                 in_flight[self.pool.submit(_publish, item, partitions)] = item
+                metrics.FILES_DETECTED.labels(self.pipeline.name).inc()
             except BrokenProcessPool:
                 watcher.retry(path, 0)
                 raise
@@ -207,6 +211,7 @@ class Master:
                       "retry in 60 s", self.pipeline.name, item.relative, reason, describe(exc))
             watcher.retry(item.path, 60)
             return
+        metrics.FILES_SET_ASIDE.labels(self.pipeline.name).inc()
         log.error("%s: %s: set aside in %s: %s", self.pipeline.name, item.relative,
                   target.parent, reason)
 
@@ -236,7 +241,12 @@ class Master:
             if exc is None:
                 self._attempts.pop(item.path, None)
                 self.published += 1
+                metrics.FILES_PUBLISHED.labels(self.pipeline.name).inc()
                 for result in future.result():
+                    metrics.MESSAGES_PUBLISHED.labels(self.pipeline.name).inc()
+                    if result.remote_path:
+                        metrics.UPLOAD_SECONDS.labels(self.pipeline.name, "master").observe(
+                            result.upload_seconds)
                     stored = f" -> {result.remote_path}" if result.remote_path else ""
                     log.info("%s: published %s (%d bytes)%s, partition %d offset %d",
                              self.pipeline.name, result.name, result.size, stored,
@@ -249,6 +259,7 @@ class Master:
                 self._set_aside(item, str(exc), watcher)
                 continue
             self.failed += 1
+            metrics.RETRIES.labels(self.pipeline.name, "master", type(exc).__name__).inc()
             attempt = self._attempts.get(item.path, 0)
             self._attempts[item.path] = attempt + 1
             delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]

@@ -57,6 +57,7 @@ class Published:
     partition: int
     offset: int
     size: int
+    upload_seconds: float = 0.0
 
 
 @dataclass(frozen=True)

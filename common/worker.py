@@ -26,7 +26,7 @@ import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
-from common import decoder, logs
+from common import decoder, logs, metrics
 from common.catalog import Catalog
 from common.config import IngestConfig, PipelineConfig
 from common.errors import KafkaError, TransientError, describe
@@ -76,6 +76,12 @@ class Worker:
         self.tag = f"{pipeline.name} worker-{worker_id}"
         self._attempts: dict[int, int] = {}
         self._last_commit = 0.0
+        self._next_offset = 0
+        labels = (pipeline.name, str(worker_id))
+        self._processed = metrics.MESSAGES_PROCESSED.labels(*labels)
+        self._ingested = metrics.FILES_INGESTED.labels(*labels)
+        self._quarantined_files = metrics.FILES_QUARANTINED.labels(*labels)
+        self._rows_written = metrics.ROWS_WRITTEN.labels(*labels)
 
     def stop(self, *_args) -> None:
         """First call: finish what is in flight. Second call: abandon it."""
@@ -94,6 +100,8 @@ class Worker:
         self.processor.start()
         consumer = PartitionConsumer(self.config.kafka, self.topic, self.worker_id,
                                      wait_for_topic_s=TOPIC_WAIT_S)
+        self._lag = metrics.CONSUMER_LAG.labels(self.pipeline.name, self.topic,
+                                                str(self.worker_id))
         log.info("%s: reading %s partition %d (up to %d file(s) at once)", self.tag,
                  self.topic, self.worker_id, self.parallel)
         pending: deque[tuple[Message, Future, float]] = deque()
@@ -110,6 +118,7 @@ class Worker:
                                                      max_records=room):
                             pending.append((message, pool.submit(self._handle, message),
                                             time.monotonic()))
+                        self._update_lag(consumer)
                     if not pending:
                         if idle_exit_seconds is not None and \
                                 time.monotonic() - idle_since > idle_exit_seconds:
@@ -154,6 +163,8 @@ class Worker:
             log.error("%s: offset %d not done (%s); not committed, it comes again on the next "
                       "start", self.tag, message.offset, reason)
             return None
+        metrics.RETRIES.labels(self.pipeline.name, "worker",
+                               "machine" if is_machine_fault(exc) else "other").inc()
         if is_machine_fault(exc):
             delay = RETRY_DELAYS[min(failures - 1, len(RETRY_DELAYS) - 1)]
             log.error("%s: offset %d not done, not the file's fault (%s); not committed, "
@@ -178,14 +189,18 @@ class Worker:
 
     def _done(self, message: Message, result: Processed | None, seconds: float) -> None:
         self.processed += 1
+        self._processed.inc()
         if result is None:
             return
         if result.quarantined:
             self.quarantined += 1
+            self._quarantined_files.inc()
             log.error("%s: %s quarantined at %s: offset %d committed, going on", self.tag,
                       result.name, result.quarantined, message.offset)
             return
         self.rows += result.rows
+        self._ingested.inc()
+        self._rows_written.inc(result.rows)
         log.info("%s: %s: %d rows in %.2f s (offset %d)", self.tag, result.name, result.rows,
                  seconds, message.offset)
 
@@ -197,6 +212,8 @@ class Worker:
             try:
                 consumer.commit(offset, commit_metadata(self.worker_id))
                 self._last_commit = time.monotonic()
+                self._next_offset = offset + 1
+                self._update_lag(consumer)
                 return
             except KafkaError as exc:
                 delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]
@@ -204,6 +221,11 @@ class Worker:
                 log.error("%s: %s; retry in %d s", self.tag, exc, delay)
                 if self.abandoning.wait(delay):
                     return
+
+    def _update_lag(self, consumer: PartitionConsumer) -> None:
+        end = consumer.highwater()
+        if end is not None:
+            self._lag.set(max(0, end - self._next_offset))
 
     def _heartbeat(self, consumer: PartitionConsumer) -> None:
         """Idle, with nothing in flight: every message before the position is done, so
@@ -240,4 +262,5 @@ def run_worker(config: IngestConfig, pipeline: PipelineConfig, worker_id: int, t
         return job.run(topic, parallel, stopping)
     worker = Worker(config, pipeline, worker_id, topic, parallel)
     stopper(worker.stop)
+    metrics.serve(config, 1 + worker_id)
     return worker.run()

@@ -1,0 +1,54 @@
+"""Prometheus metrics of masters and workers, served on the port the configuration sets
+(`metrics.port`; off when unset): the master on that port, worker N on port + 1 + N."""
+from __future__ import annotations
+
+import logging
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+from common.config import IngestConfig
+
+log = logging.getLogger(__name__)
+
+_SECONDS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+
+FILES_DETECTED = Counter("spot_files_detected", "Complete files the master took",
+                         ["pipeline"])
+FILES_PUBLISHED = Counter("spot_files_published", "Files stored and acknowledged",
+                          ["pipeline"])
+MESSAGES_PUBLISHED = Counter("spot_messages_published", "Messages acknowledged by the broker",
+                             ["pipeline"])
+FILES_SET_ASIDE = Counter("spot_files_set_aside", "Files the master set aside", ["pipeline"])
+MESSAGES_PROCESSED = Counter("spot_messages_processed", "Messages a worker committed",
+                             ["pipeline", "worker"])
+FILES_INGESTED = Counter("spot_files_ingested", "Files whose rows are in place",
+                         ["pipeline", "worker"])
+FILES_QUARANTINED = Counter("spot_files_quarantined", "Files a worker set aside",
+                            ["pipeline", "worker"])
+ROWS_WRITTEN = Counter("spot_rows_written", "Rows placed in the table", ["pipeline", "worker"])
+RETRIES = Counter("spot_retries", "Failures retried, by cause", ["pipeline", "role", "cause"])
+DECODE_SECONDS = Histogram("spot_decode_seconds", "Decoding a file into Parquet (decoder, "
+                           "Arrow, Parquet write)", ["pipeline"], buckets=_SECONDS)
+UPLOAD_SECONDS = Histogram("spot_upload_seconds", "Storing a file (master: the binary; "
+                           "worker: its Parquet outputs)", ["pipeline", "role"], buckets=_SECONDS)
+REGISTER_SECONDS = Histogram("spot_register_seconds", "Registering a partition in the "
+                             "metastore", ["pipeline"], buckets=_SECONDS)
+CONSUMER_LAG = Gauge("spot_consumer_lag", "Messages of its partition a worker has not "
+                     "committed yet", ["pipeline", "topic", "partition"])
+
+
+def serve(config: IngestConfig, offset: int) -> int | None:
+    """Starts the metrics endpoint of this process (port + offset); None when metrics are
+    off. A port in use is one clear error."""
+    if config.metrics.port is None:
+        return None
+    from common.errors import ConfigError
+
+    port = config.metrics.port + offset
+    try:
+        start_http_server(port, addr=config.metrics.host)
+    except OSError as exc:
+        raise ConfigError(f"metrics: cannot listen on {config.metrics.host}:{port}: "
+                          f"{exc.strerror or exc}") from None
+    log.info("metrics on http://%s:%d/metrics", config.metrics.host, port)
+    return port
