@@ -43,6 +43,7 @@ test: setup
 demo: services
 	@$(PY) -m pipelines.flow.demo
 	@$(PY) -m pipelines.dns.demo
+	@$(PY) -m pipelines.proxy.demo
 
 # Benchmarks (not tests): flow worker throughput and memory on a 1,000,000-flow file.
 bench: services

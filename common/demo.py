@@ -21,8 +21,10 @@ LOGS = REPO / "var" / "demo"
 class PipelineRun:
     """A master and `workers` workers of one pipeline, on a topic of their own."""
 
-    def __init__(self, config: IngestConfig, pipeline: str, workers: int, tz: str = "UTC"):
+    def __init__(self, config: IngestConfig, pipeline: str, workers: int, tz: str = "UTC",
+                 worker_args: list[str] | None = None):
         self.config, self.pipeline, self.workers, self.tz = config, pipeline, workers, tz
+        self.worker_args = worker_args or []
         self.topic = f"SPOT-INGEST-{pipeline}_demo_{datetime.now():%H_%M_%S_%f}"
         self.procs: list[subprocess.Popen] = []
         LOGS.mkdir(parents=True, exist_ok=True)
@@ -39,7 +41,8 @@ class PipelineRun:
         self.procs.append(self._spawn("master_collector.py", ["-w", str(self.workers), "-id",
                                                               self.topic],
                                       f"{self.pipeline}-master.log"))
-        self.procs += [self._spawn("worker.py", ["-i", str(i), "--topic", self.topic],
+        self.procs += [self._spawn("worker.py", ["-i", str(i), "--topic", self.topic,
+                                                 *self.worker_args],
                                    f"{self.pipeline}-worker-{i}.log")
                        for i in range(self.workers)]
 
@@ -70,7 +73,7 @@ class PipelineRun:
         for proc in self.procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-        codes = [proc.wait(60) for proc in self.procs]
+        codes = [proc.wait(180) for proc in self.procs]
         print(f"== {self.pipeline} stopped (exit codes {codes})", flush=True)
         return codes
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import logging
 import os
+import posixpath
 import signal
 import subprocess
 import threading
-import time
 from pathlib import Path
 
 from common.errors import ConfigError
@@ -24,9 +24,12 @@ class ProxyJob(StreamingJob):
     def job_options(self, topic: str) -> job.JobOptions:
         config, pipeline = self.config, self.pipeline
         storage_uri = config.hdfs.filesystem_uri if config.hdfs.enabled else "file://"
-        checkpoint = pipeline.checkpoint_path
-        if checkpoint and checkpoint.startswith("/"):       # a path on the table's storage
-            checkpoint = storage_uri + checkpoint
+        # a checkpoint holds one topic's offsets: one folder per topic
+        base = pipeline.checkpoint_path or posixpath.join(
+            config.hdfs_app_path, "proxy", "stage", pipeline.name, "checkpoints")
+        if base.startswith("/"):                       # a path on the table's storage
+            base = storage_uri + base
+        checkpoint = posixpath.join(base, topic)
         return job.JobOptions(
             bootstrap=config.kafka.bootstrap, topic=topic, pipeline=pipeline.name,
             dbname=config.dbname, app_path=config.hdfs_app_path, storage_uri=storage_uri,
