@@ -20,7 +20,8 @@ def main() -> int:
     parser.add_argument("-id", "--topic", default=None, metavar="TOPIC",
                         help="topic name (default SPOT-INGEST-<pipeline>_<HH_MM_SS_micro>)")
     parser.add_argument("--check", action="store_true",
-                        help="validate the configuration and arguments, then exit")
+                        help="check the configuration, the arguments, the collector folder, "
+                             "the tools, Kafka and the metastore, then exit")
     add_config_argument(parser)
     args = parser.parse_args()
     config, pipeline = pipeline_from_args(args, "master")
@@ -28,6 +29,7 @@ def main() -> int:
     master = Master(config, pipeline, args.workers, topic)
     master.check()
     if args.check:
+        master.check_services()
         print(f"{config.path}: pipeline {pipeline.name} ({pipeline.type}) OK")
         return 0
     created = master.prepare()

@@ -1,24 +1,34 @@
 #!/usr/bin/env bash
-# One tmux session holding the master and WORKERS workers of one pipeline configuration.
+# One tmux session holding the master and the workers of one pipeline configuration.
 #
-#   bash start_standalone_ingest.sh [-c CONF] PIPELINE WORKERS [TZ]
+#   bash start_standalone_ingest.sh PIPELINE WORKERS [TZ] [-c CONF]     (-c anywhere)
 #
-# Attach with `tmux attach -t spot-ingest-PIPELINE`; Ctrl-C in a window stops that process
-# cleanly. The configuration is -c CONF, else $SPOT_INGEST_CONF, else ingest_conf.json.
+# The session is SPOT-INGEST-<pipeline>-<HH_MM_SS>: several ingests of one pipeline can run
+# side by side. A proxy pipeline gets one worker window running its Spark job with -p WORKERS.
+# Stop it with `bash stop_standalone_ingest.sh SESSION` (or PIPELINE). The configuration is
+# -c CONF, else $SPOT_INGEST_CONF, else ingest_conf.json.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-usage="usage: bash start_standalone_ingest.sh [-c CONF] PIPELINE WORKERS [TZ]"
+usage="usage: bash start_standalone_ingest.sh PIPELINE WORKERS [TZ] [-c CONF]"
 conf=()
-if [ "${1:-}" = "-c" ] || [ "${1:-}" = "--config" ]; then
-  [ -n "${2:-}" ] || { echo "error: $1 needs a path" >&2; exit 1; }
-  conf=(-c "$(realpath -m -- "$2")")
-  shift 2
-elif [ -n "${SPOT_INGEST_CONF:-}" ]; then
+args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -c|--config)
+      [ -n "${2:-}" ] || { echo "error: $1 needs a path" >&2; exit 1; }
+      conf=(-c "$(realpath -m -- "$2")")
+      shift 2 ;;
+    -h|--help) echo "$usage"; exit 0 ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
+if [ ${#conf[@]} -eq 0 ] && [ -n "${SPOT_INGEST_CONF:-}" ]; then
   conf=(-c "$SPOT_INGEST_CONF")
 fi
-pipeline=${1:?$usage}
-workers=${2:?$usage}
-tz=${3:-${TZ:-UTC}}
+[ ${#args[@]} -ge 2 ] && [ ${#args[@]} -le 3 ] || { echo "$usage" >&2; exit 1; }
+pipeline=${args[0]}
+workers=${args[1]}
+tz=${args[2]:-${TZ:-UTC}}
 
 [[ $pipeline =~ ^[a-z0-9][a-z0-9_-]*$ ]] || { echo "error: pipeline name '$pipeline' must be lowercase without spaces" >&2; exit 1; }
 [[ $workers =~ ^[1-9][0-9]*$ ]] || { echo "error: WORKERS: expected a positive integer, got '$workers'" >&2; exit 1; }
@@ -26,11 +36,15 @@ command -v tmux >/dev/null || { echo "error: tmux is not installed (run make set
 
 python=${SPOT_PYTHON:-$here/.venv/bin/python}
 [ -x "$python" ] || python=python3
-session="spot-ingest-$pipeline"
+stamp=$(date +%H_%M_%S)
+session="SPOT-INGEST-$pipeline-$stamp"
 topic="SPOT-INGEST-${pipeline}_$(date +%H_%M_%S_%6N)"
 
-# validate the configuration, the pipeline and the arguments before opening anything
-"$python" "$here/master_collector.py" -t "$pipeline" -w "$workers" -id "$topic" "${conf[@]}" --check >/dev/null
+# Configuration, pipeline, arguments, tools, Kafka and the metastore: all checked before
+# anything is opened (one line on failure, naming what is wrong).
+check=$(TZ="$tz" "$python" "$here/master_collector.py" -t "$pipeline" -w "$workers" -id "$topic" \
+        "${conf[@]}" --check) || exit 1
+type=$(sed -n 's/.*(\(flow\|dns\|proxy\)) OK$/\1/p' <<<"$check")
 
 if tmux has-session -t "=$session" 2>/dev/null; then
   echo "error: tmux session $session already exists (tmux attach -t $session)" >&2
@@ -38,14 +52,23 @@ if tmux has-session -t "=$session" 2>/dev/null; then
 fi
 
 # Commands are argument lists run directly by tmux, never a shell string built from data.
-# Each window stays open after its process ends, so its last words can be read.
+# Each window stays open after its process ends, so its last words (and exit status) remain.
 tmux new-session -d -s "$session" -n master -c "$here" -e "TZ=$tz" \
   "$python" master_collector.py -t "$pipeline" -w "$workers" -id "$topic" "${conf[@]}"
 tmux set-option -w -t "=$session:master" remain-on-exit on
-for ((i = 0; i < workers; i++)); do
-  tmux new-window -d -t "=$session" -n "worker-$i" -c "$here" -e "TZ=$tz" \
-    "$python" worker.py -t "$pipeline" -i "$i" --topic "$topic" "${conf[@]}"
-  tmux set-option -w -t "=$session:worker-$i" remain-on-exit on
-done
-echo "tmux session $session: master + $workers worker(s) on topic $topic (TZ=$tz)"
+if [ "$type" = proxy ]; then
+  tmux new-window -d -t "=$session" -n worker -c "$here" -e "TZ=$tz" \
+    "$python" worker.py -t "$pipeline" -i 0 --topic "$topic" -p "$workers" "${conf[@]}"
+  tmux set-option -w -t "=$session:worker" remain-on-exit on
+  shape="master + the Spark job (local[$workers] unless spark_master is set)"
+else
+  for ((i = 0; i < workers; i++)); do
+    tmux new-window -d -t "=$session" -n "worker-$i" -c "$here" -e "TZ=$tz" \
+      "$python" worker.py -t "$pipeline" -i "$i" --topic "$topic" "${conf[@]}"
+    tmux set-option -w -t "=$session:worker-$i" remain-on-exit on
+  done
+  shape="master + $workers worker(s)"
+fi
+echo "tmux session $session: $shape on topic $topic (TZ=$tz)"
 echo "attach with: tmux attach -t $session"
+echo "stop with:   bash $here/stop_standalone_ingest.sh $session"

@@ -4,6 +4,7 @@ Table definitions come from common.schemas; partition folders from common.layout
 """
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from urllib.parse import urlparse
@@ -24,11 +25,65 @@ def _thrift():
     return ttypes
 
 
-class Catalog:
-    """A connection to the first metastore of `uris` that answers. Use as a context manager."""
+# How this process reaches a metastore that needs Kerberos (hive.sasl): its service name, for a
+# SASL/GSSAPI transport; None for a plain socket. Set once at start by common.kerberos.configure
+# (Catalog's callers hand it URIs only).
+_sasl_service: str | None = None
 
-    def __init__(self, uris: tuple[str, ...] | list[str], timeout_s: float = 60):
+
+def use_sasl(service: str | None) -> None:
+    global _sasl_service
+    _sasl_service = service
+
+
+class _PureSasl:
+    """pure-sasl's client in the shape thrift_sasl's transport expects (Cyrus sasl's)."""
+
+    def __init__(self, host: str, service: str):
+        from puresasl.client import SASLClient
+
+        self.sasl = SASLClient(host, service=service, mechanism="GSSAPI")
+        self.error = ""
+
+    def _attempt(self, fn, *args):
+        try:
+            return True, fn(*args)
+        except Exception as exc:  # noqa: BLE001 - pure-sasl and kerberos raise their own types
+            self.error = _gss_message(exc)
+            return False, None
+
+    def start(self, mechanism: str):
+        ok, response = self._attempt(self.sasl.process)
+        return ok, mechanism, response
+
+    def step(self, challenge: bytes):
+        return self._attempt(self.sasl.process, challenge)
+
+    def encode(self, data: bytes):
+        return self._attempt(self.sasl.wrap, data)
+
+    def decode(self, data: bytes):
+        return self._attempt(self.sasl.unwrap, data)
+
+    def getError(self) -> str:  # noqa: N802 - the name thrift_sasl calls
+        return self.error
+
+
+def _gss_message(exc: Exception) -> str:
+    """kerberos.GSSError carries ((major text, code), (minor text, code)): the texts."""
+    parts = [a[0] if isinstance(a, tuple) and a else a for a in exc.args]
+    return ": ".join(str(p) for p in parts if p) or type(exc).__name__
+
+
+class Catalog:
+    """A connection to the first metastore of `uris` that answers. Use as a context manager.
+    sasl_service: the metastore's Kerberos service name for a SASL/GSSAPI transport (default:
+    the process's hive.sasl setting, see use_sasl); unset, a plain socket."""
+
+    def __init__(self, uris: tuple[str, ...] | list[str], timeout_s: float = 60,
+                 sasl_service: str | None = None):
         self.uris, self.timeout_s = tuple(uris), timeout_s
+        self.sasl_service = sasl_service or _sasl_service
         self.client = None
         self.uri = None
 
@@ -49,7 +104,14 @@ class Catalog:
             parsed = urlparse(uri)
             sock = TSocket.TSocket(parsed.hostname, parsed.port or 9083)
             sock.setTimeout(int(self.timeout_s * 1000))
-            transport = TTransport.TBufferedTransport(sock)
+            if self.sasl_service:
+                from thrift_sasl import TSaslClientTransport
+
+                transport = TSaslClientTransport(
+                    functools.partial(_PureSasl, parsed.hostname, self.sasl_service), "GSSAPI",
+                    sock)
+            else:
+                transport = TTransport.TBufferedTransport(sock)
             try:
                 transport.open()
             except TTransport.TTransportException as exc:

@@ -8,7 +8,7 @@ import signal
 import sys
 from typing import Callable, NoReturn
 
-from common import logs
+from common import kerberos, logs
 from common.config import IngestConfig, PipelineConfig, load_config, resolve_config_path
 from common.errors import SpotIngestError, describe
 
@@ -66,10 +66,12 @@ def non_negative_int(text: str) -> int:
 
 
 def config_from_args(args: argparse.Namespace, role: str = "-") -> IngestConfig:
-    """Loads the configuration, then sets up logging from the flags or the configuration."""
+    """Loads the configuration, sets up logging from the flags or the configuration, then
+    Kerberos (kinit from the keytab when KRB_AUTH is set), before anything connects."""
     config = load_config(resolve_config_path(args.config))
     logs.configure(getattr(args, "log_config", None) or config.log_config,
                    getattr(args, "log_level", None), role)
+    kerberos.configure(config)
     return config
 
 

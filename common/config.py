@@ -24,6 +24,7 @@ PIPELINE_TYPES = ("flow", "dns", "proxy")
 DEFAULT_SUPPORTED_FILES = {"flow": ("nfcapd.",), "dns": (".pcap", ".pcapng"),
                            "proxy": (".log", ".log.gz")}
 DEFAULT_METASTORE_URI = "thrift://127.0.0.1:9083"
+KAFKA_SECURITY_PROTOCOLS = ("PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL")
 _PIPELINE_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
 
 
@@ -34,6 +35,8 @@ class KafkaSettings:
     message_size: int = 900000
     replication_factor: int = 1
     retention_hours: int = 168      # long enough for a worker outage: a week
+    security_protocol: str = "PLAINTEXT"    # SASL_*: Kerberos (GSSAPI) with this process's ticket
+    sasl_kerberos_service_name: str = "kafka"
 
     @property
     def min_insync_replicas(self) -> int:
@@ -69,6 +72,8 @@ class HdfsSettings:
 @dataclass(frozen=True)
 class HiveSettings:
     metastore_uris: tuple[str, ...] = (DEFAULT_METASTORE_URI,)
+    sasl: bool = False                  # a SASL/GSSAPI transport (a Kerberized metastore)
+    kerberos_service_name: str = "hive"
 
 
 @dataclass(frozen=True)
@@ -180,7 +185,8 @@ def parse_config(data: Any, path: Path) -> IngestConfig:
 
     kafka = root.section("kafka", required=True)
     kafka.allow("kafka_server", "kafka_port", "zookeper_server", "zookeper_port",
-                "message_size", "replication_factor", "retention_hours")
+                "message_size", "replication_factor", "retention_hours", "security_protocol",
+                "sasl_kerberos_service_name")
     kafka_settings = KafkaSettings(
         server=kafka.get("kafka_server", _non_empty_str, "a host name"),
         port=kafka.get("kafka_port", _port, "a port number (1-65535)"),
@@ -188,6 +194,12 @@ def parse_config(data: Any, path: Path) -> IngestConfig:
         replication_factor=kafka.get("replication_factor", _positive_int, "a positive integer", 1),
         retention_hours=kafka.get("retention_hours", _positive_int, "a positive number of hours",
                                   KafkaSettings.retention_hours),
+        security_protocol=kafka.get("security_protocol", _choice(KAFKA_SECURITY_PROTOCOLS),
+                                    "one of " + ", ".join(KAFKA_SECURITY_PROTOCOLS),
+                                    KafkaSettings.security_protocol),
+        sasl_kerberos_service_name=kafka.get("sasl_kerberos_service_name", _non_empty_str,
+                                             "a Kerberos service name",
+                                             KafkaSettings.sasl_kerberos_service_name),
     )
 
     hdfs = root.section("hdfs", required=False)
@@ -199,11 +211,15 @@ def parse_config(data: Any, path: Path) -> IngestConfig:
     )
 
     hive = root.section("hive", required=False)
-    hive.allow("metastore_uris")
+    hive.allow("metastore_uris", "sasl", "kerberos_service_name")
     hive_settings = HiveSettings(
         metastore_uris=hive.get("metastore_uris", _thrift_uris,
                                 "thrift://host:port (a string, comma-separated, or a list)",
                                 (DEFAULT_METASTORE_URI,)),
+        sasl=hive.get("sasl", _bool, "true or false", HiveSettings.sasl),
+        kerberos_service_name=hive.get("kerberos_service_name", _non_empty_str,
+                                       "a Kerberos service name",
+                                       HiveSettings.kerberos_service_name),
     )
 
     spark = root.section("spark-streaming", required=False)
@@ -390,6 +406,14 @@ def _non_empty_str(v: Any) -> str:
     if not isinstance(v, str) or not v.strip():
         raise _Invalid
     return v.strip()
+
+
+def _bool(v: Any) -> bool:
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, str) and v.strip().lower() in ("true", "false"):
+        return v.strip().lower() == "true"
+    raise _Invalid
 
 
 def _int(v: Any) -> int:

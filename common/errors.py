@@ -49,3 +49,9 @@ def describe(exc: BaseException) -> str:
         return str(exc)
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def is_machine_fault(exc: BaseException) -> bool:
+    """Faults of the machine or a service, never the file's: retried without a limit.
+    OSError covers a full or read-only disk and lost connections."""
+    return isinstance(exc, (TransientError, OSError, MemoryError))

@@ -32,6 +32,16 @@ def check_topic_name(name: str) -> str:
     return name
 
 
+def security_options(kafka: KafkaSettings) -> dict[str, str]:
+    """kafka.security_protocol as client settings, for every producer, consumer and admin
+    client: none for PLAINTEXT (clients exactly as before), SASL with Kerberos (GSSAPI, the
+    ticket of this process's credential cache, see common.kerberos) otherwise."""
+    if kafka.security_protocol == "PLAINTEXT":
+        return {}
+    return {"security_protocol": kafka.security_protocol, "sasl_mechanism": "GSSAPI",
+            "sasl_kerberos_service_name": kafka.sasl_kerberos_service_name}
+
+
 def _unreachable(kafka: KafkaSettings, exc: Exception) -> KafkaError:
     detail = str(exc) or type(exc).__name__
     return KafkaError(f"cannot reach Kafka at {kafka.bootstrap}: {detail}")
@@ -44,9 +54,24 @@ def _admin(kafka: KafkaSettings):
     try:
         return KafkaAdminClient(bootstrap_servers=kafka.bootstrap, client_id="spot-ingest-admin",
                                 request_timeout_ms=_REQUEST_TIMEOUT_MS,
-                                bootstrap_timeout_ms=_BOOTSTRAP_TIMEOUT_MS)
+                                bootstrap_timeout_ms=_BOOTSTRAP_TIMEOUT_MS,
+                                **security_options(kafka))
     except ClientError as exc:
         raise _unreachable(kafka, exc) from None
+
+
+def ping(kafka: KafkaSettings, timeout_ms: int = 5000) -> None:
+    """KafkaError unless a broker answers within the timeout."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError as ClientError
+
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap, client_id="spot-ingest-ping",
+                                 request_timeout_ms=timeout_ms, bootstrap_timeout_ms=timeout_ms,
+                                 **security_options(kafka))
+    except ClientError:
+        raise KafkaError(f"Kafka does not answer at {kafka.bootstrap}") from None
+    admin.close()
 
 
 def topic_partitions(kafka: KafkaSettings, topic: str) -> int | None:
@@ -150,6 +175,7 @@ class Publisher:
                     bootstrap_timeout_ms=_BOOTSTRAP_TIMEOUT_MS,
                     max_request_size=self.kafka.message_size + 4096,
                     request_timeout_ms=_REQUEST_TIMEOUT_MS,
+                    **security_options(self.kafka),
                 )
             except ClientError as exc:
                 raise _unreachable(self.kafka, exc) from None
@@ -200,6 +226,7 @@ class PartitionConsumer:
                 fetch_max_bytes=max(kafka.message_size + 4096, 52428800),
                 request_timeout_ms=_REQUEST_TIMEOUT_MS + 5000,
                 bootstrap_timeout_ms=_BOOTSTRAP_TIMEOUT_MS,
+                **security_options(kafka),
             )
         except ClientError as exc:
             raise _unreachable(kafka, exc) from None
@@ -288,7 +315,8 @@ class PartitionTail:
                     group_id=None, enable_auto_commit=False,
                     max_partition_fetch_bytes=max(self.kafka.message_size + 4096, 1048576),
                     request_timeout_ms=_REQUEST_TIMEOUT_MS + 5000,
-                    bootstrap_timeout_ms=_BOOTSTRAP_TIMEOUT_MS)
+                    bootstrap_timeout_ms=_BOOTSTRAP_TIMEOUT_MS,
+                    **security_options(self.kafka))
             except ClientError as exc:
                 raise _unreachable(self.kafka, exc) from None
         return self._consumer

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from common import logs, metrics
 from common.config import IngestConfig, PipelineConfig, load_config
-from common.errors import ConfigError, SpotIngestError, describe
+from common.errors import ConfigError, SpotIngestError, describe, is_machine_fault
 from common.kafka_io import Publisher, ensure_topic
 from common.messages import stored_name
 from common.plugin import Collected, Collector, Partitions, Published, RejectedFile, load
@@ -112,6 +112,25 @@ class Master:
         """The collector folder (created when configured relative) and the tools."""
         self._root = self.config.collector_folder(self.pipeline.name)
         self.collector.check_environment()
+
+    def check_services(self) -> None:
+        """Kafka and the metastore answer (what `--check` and the launcher ask before
+        starting anything); one line naming the one that does not."""
+        from common.catalog import Catalog
+        from common.errors import CatalogError, KafkaError
+        from common.kafka_io import ping
+
+        hint = " (make services starts the local stack)"
+        try:
+            ping(self.config.kafka)
+        except KafkaError as exc:
+            raise KafkaError(f"{exc}{hint}") from None
+        try:
+            with Catalog(self.config.hive.metastore_uris, timeout_s=5):
+                pass
+        except CatalogError:
+            raise CatalogError(f"the Hive Metastore does not answer at "
+                               f"{', '.join(self.config.hive.metastore_uris)}{hint}") from None
 
     def prepare(self) -> bool:
         """check(), then creates or reuses the topic and serves the metrics; True when the
@@ -259,9 +278,16 @@ class Master:
                 self._set_aside(item, str(exc), watcher)
                 continue
             self.failed += 1
-            metrics.RETRIES.labels(self.pipeline.name, "master", type(exc).__name__).inc()
+            machine = is_machine_fault(exc)
+            metrics.RETRIES.labels(self.pipeline.name, "master",
+                                   "machine" if machine else "other").inc()
             attempt = self._attempts.get(item.path, 0)
             self._attempts[item.path] = attempt + 1
+            if not machine and attempt + 1 >= self.pipeline.max_attempts:
+                # not the machine's fault and never going to work: the folder must move on
+                self._attempts.pop(item.path, None)
+                self._set_aside(item, f"failed {attempt + 1} times: {describe(exc)}", watcher)
+                continue
             delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]
             log.error("%s: %s not handed over (attempt %d), kept in place, retry in %d s: %s",
                       self.pipeline.name, item.relative, attempt + 1, delay, describe(exc))

@@ -221,14 +221,23 @@ class LocalStorage(Storage):
 
 
 class WebHdfsStorage(Storage):
-    """HDFS through its REST API; the same code path a cluster's edge node uses."""
+    """HDFS through its REST API; the same code path a cluster's edge node uses. With kerberos,
+    requests authenticate by SPNEGO with this process's ticket (common.kerberos), whose
+    principal is then the HDFS user (`user` is not sent)."""
 
-    def __init__(self, namenode_url: str, user: str | None, fs_uri: str, timeout: float = 60):
+    def __init__(self, namenode_url: str, user: str | None, fs_uri: str, timeout: float = 60,
+                 kerberos: bool = False):
         import hdfs  # imported here: the local backend needs no HTTP stack
 
         self._hdfs = hdfs
         self.url, self.fs_uri = namenode_url, fs_uri
-        self.client = hdfs.InsecureClient(namenode_url, user=user or _default_user(), timeout=timeout)
+        if kerberos:
+            from hdfs.ext.kerberos import KerberosClient
+
+            self.client = KerberosClient(namenode_url, timeout=timeout)
+        else:
+            self.client = hdfs.InsecureClient(namenode_url, user=user or _default_user(),
+                                              timeout=timeout)
 
     def describe(self) -> str:
         return f"WebHDFS {self.url}"
@@ -323,8 +332,11 @@ def _default_user() -> str:
 
 
 def open_storage(config: IngestConfig) -> Storage:
-    """The backend the configuration names: WebHDFS when hdfs.namenode_url is set, else local."""
+    """The backend the configuration names: WebHDFS when hdfs.namenode_url is set (SPNEGO when
+    Kerberos is on, KRB_AUTH), else local."""
     if config.hdfs.enabled:
+        from common import kerberos
+
         return WebHdfsStorage(config.hdfs.namenode_url, config.hdfs.user,
-                              config.hdfs.filesystem_uri)
+                              config.hdfs.filesystem_uri, kerberos=kerberos.enabled())
     return LocalStorage()

@@ -29,7 +29,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from common import decoder, logs, metrics
 from common.catalog import Catalog
 from common.config import IngestConfig, PipelineConfig
-from common.errors import KafkaError, TransientError, describe
+from common.errors import KafkaError, describe, is_machine_fault
 from common.kafka_io import Message, PartitionConsumer
 from common.messages import BadMessage
 from common.plugin import Processed, Processor, StreamingJob, load
@@ -46,12 +46,6 @@ def commit_metadata(worker_id: int) -> str:
     """Who committed, and when: ingest_status tells an active worker from a stopped one."""
     return json.dumps({"worker": worker_id, "host": socket.gethostname(), "pid": os.getpid(),
                        "at": round(time.time(), 3)}, separators=(",", ":"))
-
-
-def is_machine_fault(exc: BaseException) -> bool:
-    """Faults of the machine or a service (never the file's): retried without a limit.
-    OSError covers a full or read-only disk and lost connections."""
-    return isinstance(exc, (TransientError, OSError, MemoryError))
 
 
 def make_processor(config: IngestConfig, pipeline: PipelineConfig, worker_id: int) -> Processor:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from common import decoder
 from common.binary import BinaryFileCollector, Piece
-from common.errors import ConfigError, TransientError
+from common.errors import ConfigError, SpotIngestError
 from common.layout import HourPartition
 from common.messages import stored_name
 from common.plugin import Collected, RejectedFile
@@ -79,14 +79,15 @@ class DnsCollector(BinaryFileCollector):
 
     def _judge(self, item: Collected):
         """editcap's ending: a file it cannot read is set aside with its message; a cut short
-        capture is split up to the cut; anything else is not the capture's fault."""
+        capture is split up to the cut; any other failure is retried, and the capture set
+        aside after max_attempts (a signal or a missing editcap is retried without end)."""
         def judge(code: int, stderr: str) -> Exception | None:
             outcome = classify(code, stderr)
             if outcome is Outcome.UNREADABLE:
                 return RejectedFile(f"editcap cannot read it: {decoder_message(stderr)}")
-            if outcome is Outcome.FAILED:
-                return TransientError(f"editcap failed (exit code {code}): "
-                                      f"{decoder_message(stderr)}")
+            if outcome is Outcome.FAILED:     # counted: set aside after max_attempts
+                return SpotIngestError(f"editcap failed (exit code {code}): "
+                                       f"{decoder_message(stderr)}")
             return None
         return judge
 

@@ -407,7 +407,9 @@ _UNREADABLE = re.compile(
     r"|appears to be damaged or corrupt\."
     r"|cannot be decompressed; it may be damaged or corrupt\.(\(.*\))?"
     r"|contains record data that \w+ doesn't support\."
-    r"|is a capture for a network type that \w+ doesn't support\.)$", re.M)
+    r"|is a capture for a network type that \w+ doesn't support\."
+    # random bytes that editcap's format guessing took for a capture of some rare kind
+    r"|The capture file being read can't be written as a \"pcapng\" file\.)$", re.M)
 _ROOT_WARNING = re.compile(r'^Running as user ".*" and group ".*"\. This could be dangerous\.$')
 
 

@@ -26,6 +26,10 @@ Arguments (see parse_args; `--help` prints them):
                                 batch interval: a backlog drains at full speed on 2 cores)
   --stop-timeout S              seconds a stop waits for the running batch to finish (default 120)
   --log-level LEVEL             Spark's log level                                (default WARN)
+  --kafka-security-protocol P   PLAINTEXT (default), SASL_PLAINTEXT or SASL_SSL: SASL is Kerberos
+                                (GSSAPI) with the ticket cache of the environment (KRB5CCNAME)
+  --kafka-sasl-service-name N   the brokers' Kerberos service name               (default kafka)
+  --metastore-sasl-service N    the metastore's Kerberos service name: a SASL transport (hive.sasl)
 The driver's Python must import this repository (the job puts its root on sys.path) and find
 pyarrow, hmsclient and thrift (PYSPARK_PYTHON / PYSPARK_DRIVER_PYTHON = the project's venv).
 
@@ -108,6 +112,9 @@ class JobOptions:
     max_offsets_per_trigger: int | None = None  # None: MAX_OFFSETS_PER_SECOND * batch_seconds
     stop_timeout: float = DEFAULT_STOP_TIMEOUT
     log_level: str = "WARN"
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_service_name: str = "kafka"
+    metastore_sasl_service: str | None = None
 
     @property
     def app_uri(self) -> str:
@@ -205,6 +212,13 @@ def build_parser() -> argparse.ArgumentParser:
                    f"{DEFAULT_STOP_TIMEOUT})")
     p.add_argument("--log-level", default="WARN", choices=("ERROR", "WARN", "INFO", "DEBUG"),
                    help="Spark's log level (default WARN)")
+    p.add_argument("--kafka-security-protocol", default="PLAINTEXT",
+                   choices=("PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"),
+                   help="SASL: Kerberos (GSSAPI) with the ticket cache (default PLAINTEXT)")
+    p.add_argument("--kafka-sasl-service-name", default="kafka",
+                   help="the brokers' Kerberos service name (default kafka)")
+    p.add_argument("--metastore-sasl-service", default=None,
+                   help="the metastore's Kerberos service name (a SASL transport)")
     return p
 
 
@@ -225,6 +239,11 @@ def to_argv(opts: JobOptions) -> list[str]:
         argv += ["--max-offsets-per-trigger", str(opts.max_offsets_per_trigger)]
     if opts.checkpoint:
         argv += ["--checkpoint", opts.checkpoint]
+    if opts.kafka_security_protocol != "PLAINTEXT":
+        argv += ["--kafka-security-protocol", opts.kafka_security_protocol,
+                 "--kafka-sasl-service-name", opts.kafka_sasl_service_name]
+    if opts.metastore_sasl_service:
+        argv += ["--metastore-sasl-service", opts.metastore_sasl_service]
     return argv
 
 
@@ -586,7 +605,8 @@ class BatchWriter:
         if not new:
             return
         root = hive_root(self.opts.app_uri)
-        with Catalog(self.opts.metastore) as catalog:
+        with Catalog(self.opts.metastore,
+                     sasl_service=self.opts.metastore_sasl_service) as catalog:
             for part in new:
                 catalog.add_partition(self.opts.dbname, PROXY, part,
                                       posixpath.join(root, part.folder()))
@@ -643,6 +663,18 @@ def build_session(opts: JobOptions):
     return spark
 
 
+def kafka_security(opts: JobOptions) -> dict[str, str]:
+    """The Kafka source's options for SASL: Kerberos from the ticket cache the worker keeps
+    fresh (KRB5CCNAME, common.kerberos); none for PLAINTEXT."""
+    if opts.kafka_security_protocol == "PLAINTEXT":
+        return {}
+    return {"kafka.security.protocol": opts.kafka_security_protocol,
+            "kafka.sasl.mechanism": "GSSAPI",
+            "kafka.sasl.kerberos.service.name": opts.kafka_sasl_service_name,
+            "kafka.sasl.jaas.config":
+                "com.sun.security.auth.module.Krb5LoginModule required useTicketCache=true;"}
+
+
 def start_query(spark, opts: JobOptions, writer: BatchWriter):
     """Every partition of the topic, at most max_offsets messages a batch, data loss fatal."""
     source = (spark.readStream.format("kafka")
@@ -651,6 +683,7 @@ def start_query(spark, opts: JobOptions, writer: BatchWriter):
               .option("startingOffsets", opts.starting_offsets)
               .option("maxOffsetsPerTrigger", str(opts.max_offsets))
               .option("failOnDataLoss", "true")
+              .options(**kafka_security(opts))
               .load())
     return (source.writeStream.queryName(f"proxy-{opts.pipeline}")
             .foreachBatch(writer)

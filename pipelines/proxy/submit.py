@@ -50,9 +50,11 @@ def connector_jars(jars_dir: Path = CONNECTOR_JARS, spark_jars: Path | None = No
 def spark_submit_argv(job_args: list[str], *, master: str = "local[2]",
                       driver_memory: str = "1g", jars: list[Path] | None = None,
                       conf: dict[str, str] | None = None,
-                      spark_submit: str | None = None) -> list[str]:
+                      spark_submit: str | None = None,
+                      principal: str | None = None, keytab: str | None = None) -> list[str]:
     """spark-submit ... job.py <job_args>. Cluster settings (executors, memory, YARN) go in
-    conf or master; the defaults are one modest local JVM."""
+    conf or master; the defaults are one modest local JVM. principal and keytab (Kerberos on)
+    let Spark log in and renew its own Hadoop credentials for as long as the job runs."""
     spark_submit = spark_submit or str(Path(sys.executable).parent / "spark-submit")
     settings = {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2",
                 "spark.executor.extraJavaOptions": JIT_OPTIONS, **(conf or {})}
@@ -61,6 +63,8 @@ def spark_submit_argv(job_args: list[str], *, master: str = "local[2]",
             "--jars", ",".join(str(p) for p in (jars if jars is not None else connector_jars()))]
     for key, value in settings.items():
         argv += ["--conf", f"{key}={value}"]
+    if principal and keytab:
+        argv += ["--principal", principal, "--keytab", keytab]
     return argv + [str(JOB), *job_args]
 
 

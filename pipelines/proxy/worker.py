@@ -12,6 +12,7 @@ import subprocess
 import threading
 from pathlib import Path
 
+from common import kerberos
 from common.errors import ConfigError
 from common.plugin import StreamingJob
 from pipelines.proxy import job
@@ -35,11 +36,15 @@ class ProxyJob(StreamingJob):
             dbname=config.dbname, app_path=config.hdfs_app_path, storage_uri=storage_uri,
             metastore=config.hive.metastore_uris,
             batch_seconds=config.spark_streaming.spark_batch_size,
-            checkpoint=checkpoint)
+            checkpoint=checkpoint,
+            kafka_security_protocol=config.kafka.security_protocol,
+            kafka_sasl_service_name=config.kafka.sasl_kerberos_service_name,
+            metastore_sasl_service=config.hive.kerberos_service_name if config.hive.sasl else None)
 
     def submit_argv(self, topic: str, parallel: int) -> list[str]:
         """spark-submit's argument list: the master (spark-streaming.spark_master, else
-        local[-p]), driver memory, executors, their memory and cores."""
+        local[-p]), driver memory, executors, their memory and cores; with Kerberos on,
+        KRB_USER and KEYTABPATH as --principal and --keytab."""
         settings = self.config.spark_streaming
         try:
             jars = connector_jars()
@@ -48,9 +53,12 @@ class ProxyJob(StreamingJob):
         conf = {"spark.executor.instances": str(settings.spark_exec),
                 "spark.executor.memory": settings.spark_executor_memory,
                 "spark.executor.cores": str(settings.spark_executor_cores)}
+        login = kerberos.settings_from_environment()
         return spark_submit_argv(job.to_argv(self.job_options(topic)),
                                  master=settings.spark_master or f"local[{parallel}]",
-                                 driver_memory=settings.driver_memory, jars=jars, conf=conf)
+                                 driver_memory=settings.driver_memory, jars=jars, conf=conf,
+                                 principal=login and login.principal,
+                                 keytab=login and login.keytab)
 
     def run(self, topic: str, parallel: int, stopping: threading.Event) -> int:
         argv = self.submit_argv(topic, parallel)
@@ -69,6 +77,10 @@ class ProxyJob(StreamingJob):
                 os.killpg(proc.pid, signal.SIGTERM)
                 asked = True
         code = proc.wait()
+        if asked and code in (128 + signal.SIGTERM, -signal.SIGTERM):
+            # stopped while Spark was still starting: nothing was read, nothing is lost
+            log.info("%s: the proxy job stopped before it had started", self.pipeline.name)
+            code = 0
         log.info("%s: the proxy job exited with %d", self.pipeline.name, code)
         return code
 

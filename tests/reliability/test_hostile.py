@@ -212,9 +212,20 @@ def shell_uses(path: Path) -> list[str]:
             if (func.value.id, func.attr) in SHELL_CALLS:
                 found.append(f"{where}: {func.value.id}.{func.attr}")
             if func.value.id == "subprocess" and func.attr in RUNNERS and node.args and \
-                    isinstance(node.args[0], (ast.Constant, ast.JoinedStr, ast.BinOp)):
+                    _is_text(node.args[0]):
                 found.append(f"{where}: subprocess.{func.attr} with a string")
     return found
+
+
+def _is_text(node: ast.AST) -> bool:
+    """A string literal, an f-string, or text glued with + or % (a list + a list is not)."""
+    if isinstance(node, ast.JoinedStr):
+        return True
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, str)
+    if isinstance(node, ast.BinOp):
+        return isinstance(node.op, ast.Mod) or _is_text(node.left) or _is_text(node.right)
+    return False
 
 
 def project_files(suffix: str) -> list[Path]:
@@ -243,10 +254,13 @@ def test_the_shell_check_finds_what_it_looks_for(tmp_path):
                       "subprocess.run(['ls'], shell=True)\n"
                       "os.system('ls')\n"
                       "subprocess.Popen(f'ls {x}')\n"
-                      "subprocess.run(['ls'], shell=False)\n")
+                      "subprocess.run(['ls'], shell=False)\n"
+                      "subprocess.run('ls ' + name)\n"
+                      "subprocess.run(['ls'] + names)\n")
     try:
         assert shell_uses(sample) == ["var/shell_sample.py:2: shell=",
                                       "var/shell_sample.py:3: os.system",
-                                      "var/shell_sample.py:4: subprocess.Popen with a string"]
+                                      "var/shell_sample.py:4: subprocess.Popen with a string",
+                                      "var/shell_sample.py:6: subprocess.run with a string"]
     finally:
         sample.unlink()

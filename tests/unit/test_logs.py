@@ -19,6 +19,7 @@ def test_a_file_destination_with_role_and_pipeline(tmp_path):
     config = tmp_path / "log.yaml"
     config.write_text(
         "version: 1\n"
+        "disable_existing_loggers: false\n"
         "filters: {context: {(): common.logs.ContextFilter}}\n"
         "formatters: {line: {format: '%(levelname)s %(role)s %(pipeline)s %(message)s'}}\n"
         "handlers:\n"

@@ -1,0 +1,92 @@
+"""`python -m bench --smoke` end to end against the real stack: every comparison completes
+(or is marked skipped with its reason) and the results file holds the machine, the versions,
+the inputs and positive figures. Timings are not held to their targets here: this machine is
+small and shared; `make bench` is where they are measured."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from .conftest import REPO
+
+COMPARISONS = ("flow_file", "flow_latency", "dns", "classic", "master", "proxy")
+
+
+def positive(*values) -> bool:
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+               for v in values)
+
+
+def test_bench_smoke_run(kafka_up, metastore_up, hdfs_up, tmp_path):
+    out = tmp_path / "results-smoke.json"
+    proc = subprocess.run([sys.executable, "-m", "bench", "--smoke", "--output", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
+    assert "== summary against the targets" in proc.stdout
+    results = json.loads(out.read_text())
+
+    assert results["mode"] == "smoke"
+    machine, versions = results["machine"], results["versions"]
+    assert positive(machine["cpu_count"], machine["memory_total_mb"]) and machine["kernel"]
+    for name in ("python", "nfdump", "tshark", "pyarrow", "kafka-python"):
+        assert versions[name] and "unavailable" not in versions[name], (name, versions[name])
+    assert "nfdump" in versions["nfdump"].lower() and versions["tshark"].startswith("TShark")
+
+    comparisons = results["comparisons"]
+    assert list(comparisons) == list(COMPARISONS)
+    for name, result in comparisons.items():
+        assert result["status"] in ("ok", "skipped"), (name, result.get("reason"))
+        if result["status"] == "skipped":
+            assert result["reason"].strip(), name
+        else:
+            assert result["table"] and all(len(row) == len(result["columns"])
+                                           for row in result["table"]), name
+            assert positive(result["seconds"]), name
+
+    flow = comparisons["flow_file"]
+    assert [r["flows"] for r in flow["runs"]] == [20_000]
+    for r in flow["runs"]:
+        assert r["worker_rows"] == r["flows"]
+        assert positive(r["nfdump_s"], r["nfdump_rows_per_s"], r["worker_s"],
+                        r["worker_rows_per_s"], r["ratio"], r["worker_peak_rss_mb"],
+                        r["file_mb"])
+
+    latency = comparisons["flow_latency"]
+    assert positive(latency["nfdump_s"], latency["latency_s"], latency["worker_s"])
+    assert latency["difference_s"] == round(latency["latency_s"] - latency["nfdump_s"], 3)
+    assert [t["figure"] for t in latency["targets"]] == ["latency - nfdump (s)"]
+
+    dns = comparisons["dns"]
+    assert dns["inputs"]["responses"] == 2000 and dns["inputs"]["pieces"] >= 2
+    assert dns["one_worker_rows"] == 2000
+    assert dns["two_workers"]["rows"] == dns["one_worker_through_master"]["rows"] == 2000
+    assert all(dns["two_workers"]["rows_per_worker"])           # both workers had pieces
+    assert positive(dns["tshark_s"], dns["tshark_packets_per_s"], dns["one_worker_s"],
+                    dns["one_worker_packets_per_s"], dns["two_workers"]["seconds"],
+                    dns["ratio_worker_tshark"], dns["speedup_two_workers"])
+
+    classic = comparisons["classic"]
+    assert classic["inputs"]["files"] == 2
+    assert classic["classic"]["rows"] == classic["ours"]["rows"] == 20_000
+    assert positive(classic["classic"]["seconds"], classic["ours"]["seconds"], classic["ratio"])
+
+    master = comparisons["master"]
+    assert [(r["storage"], r["processes"]) for r in master["runs"]] == \
+        [(s, p) for s in ("local", "hdfs") for p in (1, 2, 5)]
+    assert all(positive(r["files_per_s"], r["seconds"]) for r in master["runs"])
+
+    proxy = comparisons["proxy"]
+    if proxy["status"] == "ok":
+        assert proxy["spark"]["rows"] == proxy["pyarrow"]["rows"] == proxy["inputs"]["valid"]
+        assert positive(proxy["spark_lines_per_s"], proxy["pyarrow_lines_per_s"])
+
+    assert positive(results["duration_s"])
+
+
+def test_a_smoke_run_never_writes_the_benchmark_results():
+    proc = subprocess.run([sys.executable, "-m", "bench", "--smoke", "--output",
+                           str(REPO / "bench" / "results.json")], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "--smoke never writes bench/results.json" in proc.stderr
