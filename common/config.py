@@ -45,7 +45,10 @@ class KafkaSettings:
 
     @property
     def bootstrap(self) -> str:
-        return f"{self.server}:{self.port}"
+        """host:port[,host:port...]: kafka_server may list several brokers (a cluster), each
+        with its own port or kafka_port."""
+        return ",".join(h if ":" in h else f"{h}:{self.port}"
+                        for h in (part.strip() for part in self.server.split(",")))
 
 
 @dataclass(frozen=True)
@@ -188,7 +191,8 @@ def parse_config(data: Any, path: Path) -> IngestConfig:
                 "message_size", "replication_factor", "retention_hours", "security_protocol",
                 "sasl_kerberos_service_name")
     kafka_settings = KafkaSettings(
-        server=kafka.get("kafka_server", _non_empty_str, "a host name"),
+        server=kafka.get("kafka_server", _brokers,
+                         "a host name, or several as host[:port],host[:port]"),
         port=kafka.get("kafka_port", _port, "a port number (1-65535)"),
         message_size=kafka.get("message_size", _positive_int, "a positive integer", 900000),
         replication_factor=kafka.get("replication_factor", _positive_int, "a positive integer", 1),
@@ -481,6 +485,13 @@ def _url(v: Any) -> str:
 def _hdfs_uri(v: Any) -> str:
     if isinstance(v, str) and re.fullmatch(r"(hdfs|viewfs)://[^\s/]+", v.strip().rstrip("/")):
         return v.strip().rstrip("/")
+    raise _Invalid
+
+
+def _brokers(v: Any) -> str:
+    if isinstance(v, str) and all(re.fullmatch(r"[A-Za-z0-9_.\-]+(:\d{1,5})?", part.strip())
+                                  for part in v.split(",")):
+        return v.strip()
     raise _Invalid
 
 

@@ -15,6 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 class Proc:
     def __init__(self, argv: list[str], log_path: Path, env: dict | None = None):
         self.log_path = log_path
+        log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(log_path, "ab")
         # a process group of its own, as a terminal gives a command: signals sent to the group
         # (Ctrl-C) reach it and what it started in the same group

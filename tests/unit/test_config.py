@@ -322,3 +322,11 @@ def test_check_accepts_a_good_pipeline(monkeypatch):
                            "flow_internals", "-w", "2", "--check"], capture_output=True, text=True)
     assert (proc.returncode, proc.stdout) == (
         0, f"{REPO / 'ingest_conf.json'}: pipeline flow_internals (flow) OK\n")
+
+
+def test_kafka_server_may_list_a_cluster(tmp_path):
+    config = load_config(write(tmp_path, variant(kafka__kafka_server="10.0.0.1, 10.0.0.2:19092")))
+    assert config.kafka.bootstrap == "10.0.0.1:9092,10.0.0.2:19092"
+    assert error_of(tmp_path, variant(kafka__kafka_server="a b")) == \
+        "CONF: key 'kafka.kafka_server': expected a host name, or several as " \
+        "host[:port],host[:port], got \"a b\""
