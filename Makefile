@@ -41,13 +41,12 @@ test: setup
 
 # The pipelines end to end on the embedded default (ingest_conf.json).
 demo: services
-	@$(PY) -m pipelines.flow.demo
-	@$(PY) -m pipelines.dns.demo
-	@$(PY) -m pipelines.proxy.demo
+	@$(PY) -m pipelines.demo $(DEMO_ARGS)
 
-# Benchmarks (not tests): flow worker throughput and memory on a 1,000,000-flow file.
+# Benchmarks (not tests): every comparison side by side, a table, bench/results.json.
+# Sizes and choices: make bench BENCH_ARGS="--flow-sizes 100000,1000000 --profile" (python -m bench -h).
 bench: services
-	@$(PY) -m bench.flow_worker
+	@$(PY) -m bench $(BENCH_ARGS)
 
 clean: services-down
 	rm -rf var

@@ -1,15 +1,14 @@
-"""What the pipelines' demos (`make demo`) share: running a master and its workers as real
-processes on a configuration, waiting for their work with a progress line, stopping them,
-and asking Spark SQL about the tables through the metastore."""
+"""What the pipelines' demos (`make demo`) share: a pipeline started in its standalone tmux
+session (start_standalone_ingest.sh, as a user would), waiting for its work with a progress
+line, stopping it (stop_standalone_ingest.sh) or leaving it running, and asking Spark SQL
+about the tables through the metastore."""
 from __future__ import annotations
 
 import os
-import signal
+import re
 import subprocess
-import sys
 import time
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 
 from common.config import IngestConfig
@@ -19,32 +18,31 @@ LOGS = REPO / "var" / "demo"
 
 
 class PipelineRun:
-    """A master and `workers` workers of one pipeline, on a topic of their own."""
+    """One pipeline's standalone session: a master and `workers` workers (the proxy job with
+    -p workers), on a topic of their own."""
 
-    def __init__(self, config: IngestConfig, pipeline: str, workers: int, tz: str = "UTC",
-                 worker_args: list[str] | None = None):
+    def __init__(self, config: IngestConfig, pipeline: str, workers: int, tz: str = "UTC"):
         self.config, self.pipeline, self.workers, self.tz = config, pipeline, workers, tz
-        self.worker_args = worker_args or []
-        self.topic = f"SPOT-INGEST-{pipeline}_demo_{datetime.now():%H_%M_%S_%f}"
-        self.procs: list[subprocess.Popen] = []
+        self.session = self.topic = ""
         LOGS.mkdir(parents=True, exist_ok=True)
 
-    def _spawn(self, script: str, args: list[str], log: str) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, script, "-c", str(self.config.path), "-t",
-                                 self.pipeline, *args], cwd=REPO,
-                                stdout=open(LOGS / log, "wb"), stderr=subprocess.STDOUT,
-                                env={**os.environ, "TZ": self.tz})
-
     def start(self) -> None:
-        print(f"== {self.pipeline}: master and {self.workers} workers on topic {self.topic} "
-              f"(logs in {LOGS})", flush=True)
-        self.procs.append(self._spawn("master_collector.py", ["-w", str(self.workers), "-id",
-                                                              self.topic],
-                                      f"{self.pipeline}-master.log"))
-        self.procs += [self._spawn("worker.py", ["-i", str(i), "--topic", self.topic,
-                                                 *self.worker_args],
-                                   f"{self.pipeline}-worker-{i}.log")
-                       for i in range(self.workers)]
+        proc = subprocess.run(["bash", str(REPO / "start_standalone_ingest.sh"), self.pipeline,
+                               str(self.workers), self.tz, "-c", str(self.config.path)],
+                              capture_output=True, text=True, cwd=REPO)
+        if proc.returncode != 0:
+            raise SystemExit(proc.stderr.strip() or f"cannot start {self.pipeline}")
+        match = re.search(r"tmux session (\S+): .* on topic (\S+) ", proc.stdout)
+        if not match:
+            raise SystemExit(f"unexpected launcher output: {proc.stdout!r}")
+        self.session, self.topic = match.group(1), match.group(2)
+        print(f"== {self.pipeline}: tmux session {self.session}, topic {self.topic}",
+              flush=True)
+
+    def _dead_windows(self) -> list[str]:
+        out = subprocess.run(["tmux", "list-panes", "-s", "-t", f"={self.session}", "-F",
+                              "#{window_name}:#{pane_dead}"], capture_output=True, text=True)
+        return [line.split(":")[0] for line in out.stdout.split() if line.endswith(":1")]
 
     def wait(self, progress: Callable[[], tuple[int, int]], what: str,
              timeout: float = 600) -> float:
@@ -55,27 +53,38 @@ class PipelineRun:
             done, total = progress()
             if done >= total:
                 break
-            if any(p.poll() is not None for p in self.procs):
-                raise SystemExit(f"a {self.pipeline} process exited early; see {LOGS}")
+            dead = self._dead_windows()
+            if dead:
+                raise SystemExit(f"{self.pipeline}: {', '.join(dead)} exited early; see "
+                                 f"tmux attach -t {self.session}")
             now = time.monotonic()
             if now - started > timeout:
-                raise SystemExit(f"{what}: {done}/{total} after {timeout:.0f} s; see {LOGS}")
+                raise SystemExit(f"{what}: {done}/{total} after {timeout:.0f} s; see "
+                                 f"tmux attach -t {self.session}")
             if now - last >= 3:
                 rate = done / (now - started)
-                print(f"  {what}: {done}/{total} ({rate:,.0f}/s)", flush=True)
+                print(f"  {what}: {done:,}/{total:,} ({rate:,.0f}/s)", flush=True)
                 last = now
             time.sleep(0.5)
         seconds = time.monotonic() - started
-        print(f"  {what}: {total}/{total} in {seconds:.1f} s", flush=True)
+        print(f"  {what}: {total:,}/{total:,} in {seconds:.1f} s", flush=True)
         return seconds
 
-    def stop(self) -> list[int]:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        codes = [proc.wait(180) for proc in self.procs]
-        print(f"== {self.pipeline} stopped (exit codes {codes})", flush=True)
-        return codes
+    def stop(self) -> int:
+        proc = subprocess.run(["bash", str(REPO / "stop_standalone_ingest.sh"), self.session],
+                              capture_output=True, text=True, cwd=REPO)
+        print(f"== {self.pipeline} stopped: " + "; ".join(proc.stdout.strip().splitlines()),
+              flush=True)
+        return proc.returncode
+
+    def how_to(self) -> list[str]:
+        collector = self.config.pipeline(self.pipeline).collector_path
+        return [f"{self.pipeline}: watch   python ingest_status.py -t {self.pipeline} "
+                f"--topic {self.topic} --watch 5",
+                f"{' ' * len(self.pipeline)}  drop    your own files into {collector}",
+                f"{' ' * len(self.pipeline)}  attach  tmux attach -t {self.session}",
+                f"{' ' * len(self.pipeline)}  stop    bash stop_standalone_ingest.sh "
+                f"{self.session}"]
 
 
 def spark_session(config: IngestConfig):

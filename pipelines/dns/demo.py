@@ -1,9 +1,7 @@
-"""`make demo`, DNS: a capture of DNS traffic (responses with one or several answers,
+"""The DNS part of `make demo`: a capture of DNS traffic (responses with one or several answers,
 NXDOMAIN, SERVFAIL, AAAA, CNAME chains, over UDP and TCP, IPv4 and IPv6, with queries and
 other packets mixed in) written packet by packet, dropped into the collector folder, split into
 pieces by the master with editcap, decoded by two workers with tshark, and queried.
-
-    python -m pipelines.dns.demo [-c CONF] [--responses N] [--pkt-num N]
 """
 from __future__ import annotations
 
@@ -14,10 +12,8 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from common.cli import ArgumentParser, add_config_argument, config_from_args, positive_int, run
-from common.config import load_config
-from common.demo import LOGS, PipelineRun, print_rows, spark_session
-from common.setup import setup_all
+from common.config import IngestConfig, load_config
+from common.demo import LOGS, PipelineRun, print_rows
 from common.storage import open_storage
 from pipelines.dns.capture_writer import traffic_mix, write_pcap
 
@@ -26,29 +22,21 @@ CAPTURE = "dns-demo.pcap"
 START = datetime(2016, 1, 4, 12, 30, tzinfo=timezone.utc)
 
 
-def main() -> int:
-    parser = ArgumentParser(prog="pipelines.dns.demo", description=__doc__.splitlines()[0])
-    add_config_argument(parser)
-    parser.add_argument("--responses", type=positive_int, default=60000)
-    parser.add_argument("--pkt-num", type=positive_int, default=25000,
-                        help="packets per piece for the demo (the shipped value, 650000, would "
-                             "give one piece for a capture this size)")
-    args = parser.parse_args()
-    config = config_from_args(args, "demo")
+def demo(config: IngestConfig, spark, responses: int, pkt_num: int,
+         keep: bool) -> tuple[bool, PipelineRun]:
     data = json.loads(Path(config.path).read_text())
-    data["pipelines"][PIPELINE]["pkt_num"] = args.pkt_num
+    data["pipelines"][PIPELINE]["pkt_num"] = pkt_num
     LOGS.mkdir(parents=True, exist_ok=True)
     derived = LOGS / "dns-demo-conf.json"
     config = _absolute(data, Path(config.path).resolve().parent, derived)
-    list(setup_all(config))
 
-    traffic = traffic_mix(args.responses, START, 3600.0, popular=500)
+    traffic = traffic_mix(responses, START, 3600.0, popular=500)
     scratch = Path(tempfile.mkdtemp(prefix="spot-dns-demo-"))
     capture = write_pcap(scratch / CAPTURE, traffic.packets)
-    pieces = math.ceil(len(traffic.packets) / args.pkt_num)
-    print(f"== dns: a capture of {len(traffic.packets):,} packets ({args.responses:,} responses, "
+    pieces = math.ceil(len(traffic.packets) / pkt_num)
+    print(f"== dns: a capture of {len(traffic.packets):,} packets ({responses:,} responses, "
           f"{capture.stat().st_size / 1e6:.1f} MB), split into {pieces} pieces of "
-          f"{args.pkt_num:,} packets (pkt_num set in {derived})")
+          f"{pkt_num:,} packets (pkt_num set in {derived})")
 
     storage = open_storage(config)
     hive = f"{config.hdfs_app_path}/dns/hive"
@@ -56,42 +44,36 @@ def main() -> int:
     def outputs() -> list[str]:
         return [p for p in storage.files_under(hive) if f"{PIPELINE}-{CAPTURE}_spot_" in p]
 
-    def placed() -> tuple[int, int]:
-        return len(outputs()), pieces
-
     for earlier in outputs():                  # a demo run before this one
         storage.delete(earlier)
 
-    demo = PipelineRun(config, PIPELINE, 2)
-    demo.start()
+    run = PipelineRun(config, PIPELINE, 2)
+    run.start()
+    stopped = 0
     try:
-        collector = config.collector_folder(PIPELINE)
-        os.replace(capture, collector / CAPTURE)
-        demo.wait(placed, "pieces loaded")
+        os.replace(capture, config.collector_folder(PIPELINE) / CAPTURE)
+        run.wait(lambda: (len(outputs()), pieces), "pieces loaded")
     finally:
-        codes = demo.stop()
+        if not keep:
+            stopped = run.stop()
         scratch.rmdir()
 
-    spark = spark_session(config)
-    try:
-        db = config.dbname
-        spark.catalog.refreshTable(f"{db}.dns")
-        where = "y = 2016 AND m = 1 AND d = 4"
-        per_hour = spark.sql(f"SELECT y, m, d, h, count(*) AS responses FROM {db}.dns WHERE "
-                             f"{where} GROUP BY y, m, d, h ORDER BY h").collect()
-        print_rows(f"rows per partition in {db}.dns", per_hour, ["y", "m", "d", "h", "responses"])
-        print_rows("top queried names", spark.sql(
-            f"SELECT dns_qry_name, count(*) AS n FROM {db}.dns WHERE {where} GROUP BY "
-            "dns_qry_name ORDER BY n DESC, dns_qry_name LIMIT 5").collect(), ["dns_qry_name", "n"])
-        print_rows("NXDOMAIN names (kept from the question: the answer section is empty)",
-                   spark.sql(f"SELECT dns_qry_name, count(*) AS n FROM {db}.dns WHERE {where} "
-                             "AND dns_qry_rcode = 3 GROUP BY dns_qry_name ORDER BY n DESC, "
-                             "dns_qry_name LIMIT 5").collect(), ["dns_qry_name", "n"])
-        total = sum(r.responses for r in per_hour)
-        print(f"  total {total:,} responses (expected {args.responses:,})")
-        return 0 if total == args.responses and not any(codes) else 1
-    finally:
-        spark.stop()
+    db = config.dbname
+    spark.catalog.refreshTable(f"{db}.dns")
+    where = "y = 2016 AND m = 1 AND d = 4"
+    per_hour = spark.sql(f"SELECT y, m, d, h, count(*) AS responses FROM {db}.dns WHERE "
+                         f"{where} GROUP BY y, m, d, h ORDER BY h").collect()
+    print_rows(f"rows per partition in {db}.dns", per_hour, ["y", "m", "d", "h", "responses"])
+    print_rows("top queried names", spark.sql(
+        f"SELECT dns_qry_name, count(*) AS n FROM {db}.dns WHERE {where} GROUP BY "
+        "dns_qry_name ORDER BY n DESC, dns_qry_name LIMIT 5").collect(), ["dns_qry_name", "n"])
+    print_rows("NXDOMAIN names (kept from the question: the answer section is empty)",
+               spark.sql(f"SELECT dns_qry_name, count(*) AS n FROM {db}.dns WHERE {where} "
+                         "AND dns_qry_rcode = 3 GROUP BY dns_qry_name ORDER BY n DESC, "
+                         "dns_qry_name LIMIT 5").collect(), ["dns_qry_name", "n"])
+    total = sum(r.responses for r in per_hour)
+    print(f"  dns: {total:,} rows (expected {responses:,})")
+    return total == responses and stopped == 0, run
 
 
 def _absolute(data: dict, base: Path, path: Path):
@@ -110,5 +92,3 @@ def _absolute(data: dict, base: Path, path: Path):
     return load_config(path)
 
 
-if __name__ == "__main__":
-    run(main)

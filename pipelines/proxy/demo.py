@@ -1,8 +1,6 @@
-"""`make demo`, proxy: a Blue Coat access log (headers repeated mid-file, quoted user agents
+"""The proxy part of `make demo`: a Blue Coat access log (headers repeated mid-file, quoted user agents
 with spaces, `-` fields, some malformed lines) dropped into the collector folder, published
 as messages of whole lines by the master, parsed by the Spark job the worker runs, queried.
-
-    python -m pipelines.proxy.demo [-c CONF] [--lines N]
 """
 from __future__ import annotations
 
@@ -10,9 +8,8 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from common.cli import ArgumentParser, add_config_argument, config_from_args, positive_int, run
-from common.demo import PipelineRun, print_rows, spark_session
-from common.setup import setup_all
+from common.config import IngestConfig
+from common.demo import PipelineRun, print_rows
 from common.status import parquet_footer, rejected_lines
 from common.storage import open_storage
 from pipelines.proxy.log_writer import write_log
@@ -22,13 +19,7 @@ START = datetime(2016, 1, 4, 9, tzinfo=timezone.utc)
 BAD = {"field_count": 20, "non_integer": 10, "unclosed_quote": 5, "invalid_utf8": 5}
 
 
-def main() -> int:
-    parser = ArgumentParser(prog="pipelines.proxy.demo", description=__doc__.splitlines()[0])
-    add_config_argument(parser)
-    parser.add_argument("--lines", type=positive_int, default=50000, help="log records")
-    args = parser.parse_args()
-    config = config_from_args(args, "demo")
-    list(setup_all(config))
+def demo(config: IngestConfig, spark, lines: int, keep: bool) -> tuple[bool, PipelineRun]:
     storage = open_storage(config)
     hive = f"{config.hdfs_app_path}/proxy/hive"
     for earlier in storage.files_under(hive):           # a demo run before this one
@@ -37,7 +28,7 @@ def main() -> int:
 
     scratch = Path(tempfile.mkdtemp(prefix="spot-proxy-demo-"))
     log = scratch / "bluecoat-demo.log"
-    stats = write_log(log, args.lines, START, hours=2, bad=BAD)
+    stats = write_log(log, lines, START, hours=2, bad=BAD)
     print(f"== proxy: a Blue Coat log of {stats.records:,} records ({stats.valid:,} valid, "
           f"{stats.invalid} malformed, {stats.header_lines} header lines, "
           f"{log.stat().st_size / 1e6:.1f} MB)")
@@ -46,36 +37,30 @@ def main() -> int:
         paths = [p for p in storage.files_under(hive) if p.endswith(".parquet")]
         return sum(parquet_footer(storage, p).num_rows for p in paths), stats.valid
 
-    demo = PipelineRun(config, PIPELINE, 1, worker_args=["-p", "2"])
-    demo.start()
+    run = PipelineRun(config, PIPELINE, 2)
+    run.start()
+    stopped = 0
     try:
         log.rename(config.collector_folder(PIPELINE) / log.name)
-        demo.wait(rows_placed, "rows in the proxy table", timeout=600)
+        run.wait(rows_placed, "rows in the proxy table", timeout=600)
     finally:
-        codes = demo.stop()
+        if not keep:
+            stopped = run.stop()
         scratch.rmdir()
 
     rejected = rejected_lines(storage, config, config.pipeline(PIPELINE)) - rejected_before
-    spark = spark_session(config)
-    try:
-        db = config.dbname
-        spark.catalog.refreshTable(f"{db}.proxy")
-        where = "y = '2016' AND m = '01' AND d = '04'"
-        per_hour = spark.sql(f"SELECT y, m, d, h, count(*) AS requests FROM {db}.proxy WHERE "
-                             f"{where} GROUP BY y, m, d, h ORDER BY h").collect()
-        print_rows(f"rows per partition in {db}.proxy", per_hour, ["y", "m", "d", "h", "requests"])
-        print_rows("top hosts", spark.sql(
-            f"SELECT host, count(*) AS requests, sum(scbytes) AS bytes FROM {db}.proxy WHERE "
-            f"{where} GROUP BY host ORDER BY requests DESC, host LIMIT 5").collect(),
-            ["host", "requests", "bytes"])
-        total = sum(r.requests for r in per_hour)
-        print(f"  total {total:,} rows (expected {stats.valid:,}); {rejected} lines rejected "
-              f"(expected {stats.invalid}), with their reasons under "
-              f"{config.hdfs_app_path}/proxy/rejected/{PIPELINE}/")
-        return 0 if total == stats.valid and rejected == stats.invalid and not any(codes) else 1
-    finally:
-        spark.stop()
-
-
-if __name__ == "__main__":
-    run(main)
+    db = config.dbname
+    spark.catalog.refreshTable(f"{db}.proxy")
+    where = "y = '2016' AND m = '01' AND d = '04'"
+    per_hour = spark.sql(f"SELECT y, m, d, h, count(*) AS requests FROM {db}.proxy WHERE "
+                         f"{where} GROUP BY y, m, d, h ORDER BY h").collect()
+    print_rows(f"rows per partition in {db}.proxy", per_hour, ["y", "m", "d", "h", "requests"])
+    print_rows("top hosts", spark.sql(
+        f"SELECT host, count(*) AS requests, sum(scbytes) AS bytes FROM {db}.proxy WHERE "
+        f"{where} GROUP BY host ORDER BY requests DESC, host LIMIT 5").collect(),
+        ["host", "requests", "bytes"])
+    total = sum(r.requests for r in per_hour)
+    print(f"  proxy: {total:,} rows (expected {stats.valid:,}); {rejected} lines rejected "
+          f"(expected {stats.invalid}), with their reasons under "
+          f"{config.hdfs_app_path}/proxy/rejected/{PIPELINE}/")
+    return total == stats.valid and rejected == stats.invalid and stopped == 0, run
