@@ -74,6 +74,25 @@ def ping(kafka: KafkaSettings, timeout_ms: int = 5000) -> None:
     admin.close()
 
 
+def broker_count(kafka: KafkaSettings, timeout_ms: int = 5000) -> int:
+    """Brokers the cluster lists as registered (0 when none answers)."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError as ClientError
+
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap, client_id="spot-ingest-ping",
+                                 request_timeout_ms=timeout_ms, bootstrap_timeout_ms=timeout_ms,
+                                 connections_max_idle_ms=10_000)
+    except ClientError:
+        return 0
+    try:
+        return len(admin.describe_cluster().get("brokers") or [])
+    except ClientError:
+        return 0
+    finally:
+        admin.close()
+
+
 def topic_partitions(kafka: KafkaSettings, topic: str) -> int | None:
     """Number of partitions of topic, None when it does not exist."""
     admin = _admin(kafka)

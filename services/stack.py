@@ -19,49 +19,38 @@ the state folder var/stack/ (git-ignored), which also holds the data, logs/<serv
 stderr of the JVM) and pids/<service>.pid. Processes run detached and outlive this script.
 
 Only the standard library is needed to start and stop; the health checks speak the real protocols
-(WebHDFS/JMX over HTTP, Kafka through kafka-python, the metastore's thrift API through hmsclient).
+with the project's own clients (services/health.py). The rest lives beside this file: process
+supervision in supervise.py, configuration templates in templates.py.
 """
 from __future__ import annotations
 
 import argparse
 import base64
 import fcntl
-import getpass
 import importlib.util
-import json
 import logging
 import os
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
+
+from health import http_get, jmx, kafka_brokers, metastore_ready  # noqa: E402
+from supervise import (HOST, LOG_TAIL_LINES, LOGS, PIDS, ROOT, STATE,  # noqa: E402
+                       Service, StackError, java_bin, pid_alive, port_free, port_owner,
+                       proc_cmdline, tail)
+from templates import render  # noqa: E402
+
 CONF = ROOT / "services" / "conf"
 JARS = ROOT / ".cache" / "jars"
-STATE = ROOT / "var" / "stack"
-LOGS = STATE / "logs"
-PIDS = STATE / "pids"
-
-HOST = "127.0.0.1"
 START_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = 30.0
-CHECK_TIMEOUT_S = 3.0
-LOG_TAIL_LINES = 30
 
-# Every JVM carries these two markers: they tell our processes from foreign ones and from
-# unrelated processes that happen to reuse a pid.
-MARK_SERVICE = "-Dspot.stack.service="
-MARK_HOME = "-Dspot.stack.home="
-
-JVM_COMMON = ["-XX:+UseSerialGC", "-Djava.net.preferIPv4Stack=true", "-Djava.awt.headless=true"]
 # Java 17 closes the JDK internals that Hadoop 3.4 and Hive 2.3 reach into; without
 # java.lang opened, for example, every WebHDFS call fails inside JAXB with a 500.
 # (The same list Spark passes to its own JVMs.)
@@ -77,26 +66,8 @@ JAVA17_OPENS = [
 ]
 
 
-class StackError(Exception):
-    """A failure with a message meant for the user (one line, plus an optional log tail)."""
-
-    def __init__(self, message: str, log: Path | None = None):
-        super().__init__(message)
-        self.log = log
-
-
 # ----------------------------------------------------------------------------------------------
-# small helpers
-
-def java_bin() -> str:
-    home = os.environ.get("JAVA_HOME")
-    if home and (Path(home) / "bin" / "java").is_file():
-        return str(Path(home) / "bin" / "java")
-    found = shutil.which("java")
-    if not found:
-        raise StackError("no java found: install a Java 17 runtime or set JAVA_HOME")
-    return found
-
+# where the services come from
 
 def pyspark_jars() -> Path:
     spec = importlib.util.find_spec("pyspark")  # locates the package without importing it
@@ -115,200 +86,8 @@ def jar_dir(component: str) -> Path:
     return path
 
 
-def render(template: Path, target: Path) -> Path:
-    """Copies a template from services/conf with its {{...}} placeholders filled in."""
-    text = template.read_text()
-    for key, value in {"STATE": str(STATE), "USER": getpass.getuser()}.items():
-        text = text.replace("{{%s}}" % key, value)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if not target.is_file() or target.read_text() != text:
-        target.write_text(text)
-    return target
-
-
-def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - 256 * 1024))
-            data = f.read().decode("utf-8", "replace")
-    except OSError:
-        return "(no log)"
-    return "\n".join(data.splitlines()[-lines:])
-
-
-def proc_cmdline(pid: int) -> list[str] | None:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return None
-    return [a.decode("utf-8", "replace") for a in raw.split(b"\0") if a]
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    try:  # a zombie nobody reaped yet is dead for our purposes
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def port_free(port: int) -> bool:
-    """True when 127.0.0.1:port can be bound (as the JVMs do, with SO_REUSEADDR)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((HOST, port))
-        except OSError:
-            return False
-    return True
-
-
-def port_owner(port: int) -> int | None:
-    """Best effort (Linux): the pid listening on a TCP port, when this user can see it."""
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            rows = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for row in rows:
-            cols = row.split()
-            if len(cols) > 9 and cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
-                inodes.add(f"socket:[{cols[9]}]")
-    if not inodes:
-        return None
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            for fd in (proc / "fd").iterdir():
-                if os.readlink(fd) in inodes:
-                    return int(proc.name)
-        except OSError:
-            continue
-    return None
-
-
-_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def http_get(url: str) -> tuple[int, bytes]:
-    try:
-        with _NO_PROXY.open(url, timeout=CHECK_TIMEOUT_S) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
-
-
-def jmx(port: int, bean: str) -> dict:
-    status, body = http_get(f"http://{HOST}:{port}/jmx?qry={bean}")
-    if status != 200:
-        raise RuntimeError(f"JMX answered HTTP {status}")
-    beans = json.loads(body).get("beans") or []
-    if not beans:
-        raise RuntimeError(f"JMX has no bean {bean}")
-    return beans[0]
-
-
 # ----------------------------------------------------------------------------------------------
 # services
-
-class Service:
-    name = ""
-    address = ""
-    ports: tuple[int, ...] = ()
-    main_class = ""
-
-    def __init__(self) -> None:
-        self.pid_file = PIDS / f"{self.name}.pid"
-        self.log = LOGS / f"{self.name}.log"
-        self.proc: subprocess.Popen | None = None
-
-    # -- to be provided by each service
-    def prepare(self) -> None:
-        """Renders the config (cheap, main thread)."""
-
-    def initialize(self) -> None:
-        """One-off work before the first start, e.g. formatting storage (may be slow)."""
-
-    def command(self) -> list[str]:
-        raise NotImplementedError
-
-    def cwd(self) -> Path:
-        return STATE
-
-    def check(self) -> str | None:
-        """None when healthy, else why not."""
-        raise NotImplementedError
-
-    # -- common machinery
-    def markers(self) -> list[str]:
-        return [f"{MARK_SERVICE}{self.name}", f"{MARK_HOME}{STATE}"]
-
-    def is_ours(self, pid: int) -> bool:
-        cmd = proc_cmdline(pid)
-        if cmd is None:  # no /proc: trust the pid file
-            return pid_alive(pid)
-        return all(m in cmd for m in self.markers()) and pid_alive(pid)
-
-    def live_pid(self) -> int | None:
-        """The pid from our pid file when that process is alive and ours, else None."""
-        try:
-            pid = int(self.pid_file.read_text().strip())
-        except (OSError, ValueError):
-            return None
-        return pid if self.is_ours(pid) else None
-
-    def healthy(self) -> tuple[bool, str]:
-        try:
-            why = self.check()
-        except Exception as e:  # any failure to get a protocol answer means "not answering"
-            why = f"{type(e).__name__}: {e}".strip()
-        return why is None, why or "ok"
-
-    def run_tool(self, argv: list[str], what: str) -> None:
-        """Runs a one-off JVM (e.g. a storage format), output appended to the service log."""
-        with open(self.log, "ab") as out:
-            out.write(f"==== {time.strftime('%Y-%m-%d %H:%M:%S')} {what}\n".encode())
-            out.flush()
-            rc = subprocess.run(argv, cwd=self.cwd(), stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.STDOUT).returncode
-        if rc != 0:
-            raise StackError(f"{self.name}: {what} failed (exit {rc})", self.log)
-
-    def launch(self) -> int:
-        if self.log.exists():  # keep the previous run's log next to the new one
-            os.replace(self.log, self.log.with_suffix(".log.1"))
-        self.initialize()
-        with open(self.log, "ab") as out:
-            out.write(f"==== {time.strftime('%Y-%m-%d %H:%M:%S')} starting {self.name}\n".encode())
-            out.flush()
-            self.proc = subprocess.Popen(self.command(), cwd=self.cwd(), stdin=subprocess.DEVNULL,
-                                         stdout=out, stderr=subprocess.STDOUT,
-                                         start_new_session=True, env=self.env())
-        self.pid_file.write_text(f"{self.proc.pid}\n")
-        return self.proc.pid
-
-    def env(self) -> dict[str, str]:
-        return dict(os.environ)
-
-    def exited(self, pid: int) -> int | None:
-        """The exit code if the process died (None while it runs)."""
-        if self.proc is not None and self.proc.pid == pid:
-            return self.proc.poll()
-        return None if pid_alive(pid) else -1
-
-    def jvm(self, heap: str, classpath: list[str], *extra: str) -> list[str]:
-        return [java_bin(), f"-Xmx{heap}", *JVM_COMMON, f"-Djava.io.tmpdir={STATE / 'tmp'}",
-                *self.markers(), *extra, "-cp", os.pathsep.join(classpath)]
-
 
 class HdfsService(Service):
     conf_dir = STATE / "hdfs" / "conf"
@@ -421,21 +200,7 @@ class Kafka(Service):
         return [*self.kafka_jvm("512m"), self.main_class, str(self.home / "server.properties")]
 
     def check(self) -> str | None:
-        from kafka import KafkaAdminClient
-
-        admin = KafkaAdminClient(bootstrap_servers=f"{HOST}:9092", client_id="spot-stack-health",
-                                 request_timeout_ms=int(CHECK_TIMEOUT_S * 1000),
-                                 bootstrap_timeout_ms=int(CHECK_TIMEOUT_S * 1000),
-                                 connections_max_idle_ms=10_000)
-        try:
-            # A broker is listed only once it is registered and unfenced, which takes an
-            # active controller: then topics can be created.
-            cluster = admin.describe_cluster()
-        finally:
-            admin.close()
-        if not cluster.get("brokers"):
-            return "no broker registered yet"
-        return None
+        return None if kafka_brokers(9092) else "no broker registered yet"
 
 
 class Metastore(Service):
@@ -465,22 +230,7 @@ class Metastore(Service):
                 self.main_class, "-p", "9083"]
 
     def check(self) -> str | None:
-        from hmsclient import hmsclient
-        from thrift.protocol import TBinaryProtocol
-        from thrift.transport import TSocket, TTransport
-
-        sock = TSocket.TSocket(HOST, 9083)
-        sock.setTimeout(CHECK_TIMEOUT_S * 1000)
-        client = hmsclient.HMSClient(
-            iprot=TBinaryProtocol.TBinaryProtocol(TTransport.TBufferedTransport(sock)))
-        client.open()
-        try:
-            databases = client.get_all_databases()
-        finally:
-            client.close()
-        if "default" not in databases:
-            return f"database 'default' missing (got {databases})"
-        return None
+        return None if metastore_ready(9083) else "database 'default' missing"
 
 
 def quiet_client_logs() -> None:

@@ -1,11 +1,9 @@
 """start_standalone_ingest.sh and stop_standalone_ingest.sh: one tmux session per ingest."""
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 from common.setup import setup_all
 from common.storage import open_storage

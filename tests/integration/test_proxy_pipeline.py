@@ -3,9 +3,7 @@ logs, worker.py runs the Spark job with the configuration's spark-streaming sett
 and rejected lines exactly as the log holds them; a stop of the worker stops the job."""
 from __future__ import annotations
 
-import json
 import signal
-import time
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path

@@ -5,12 +5,10 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from common.kafka_io import ensure_topic
 from common.setup import setup_all
-from common.worker import Worker
 
 from .conftest import base_config_data, unique, write_config
 from .procs import REPO, start_worker, wait_for

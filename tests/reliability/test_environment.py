@@ -24,8 +24,7 @@ from pipelines.flow.worker import FlowProcessor
 from tests.integration.conftest import base_config_data, unique, write_config
 from tests.integration.procs import start_master, start_worker, wait_for
 
-from .harness import (PIPELINE, REPO, assert_exactly_once, committed, flow_ids,
-                      numbered_capture)
+from .harness import PIPELINE, REPO, assert_exactly_once, committed, numbered_capture
 
 
 def publish(config, topic: str, files: list[tuple[Path, str]], partition: int = 0) -> None:

@@ -156,7 +156,7 @@ def test_messages_that_are_not_ours_are_skipped_and_committed(tmp_path, kafka_up
     log = worker.log()
     for offset, (_, why) in enumerate(raw):
         assert f"skipping message at offset {offset}: {why}\n" in log, (offset, why)
-    assert f"nfcapd.201601040902: 400 rows" in log
+    assert "nfcapd.201601040902: 400 rows" in log
     assert_exactly_once(config, ids, tmp_path)
     # nothing outside was read, moved or set aside
     assert outside.exists() and (other / "nfcapd.201601040900").exists()

@@ -1,0 +1,207 @@
+"""Process supervision for the local stack: where each service keeps its pid file and log,
+how a JVM is launched detached and marked as ours, and how a pid or a port is told to be ours,
+a foreign process's, or nobody's."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+STATE = ROOT / "var" / "stack"
+LOGS = STATE / "logs"
+PIDS = STATE / "pids"
+
+HOST = "127.0.0.1"
+LOG_TAIL_LINES = 30
+
+# Every JVM carries these two markers: they tell our processes from foreign ones and from
+# unrelated processes that happen to reuse a pid.
+MARK_SERVICE = "-Dspot.stack.service="
+MARK_HOME = "-Dspot.stack.home="
+
+JVM_COMMON = ["-XX:+UseSerialGC", "-Djava.net.preferIPv4Stack=true", "-Djava.awt.headless=true"]
+
+
+class StackError(Exception):
+    """A failure with a message meant for the user (one line, plus an optional log tail)."""
+
+    def __init__(self, message: str, log: Path | None = None):
+        super().__init__(message)
+        self.log = log
+
+
+def java_bin() -> str:
+    import shutil
+
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "java").is_file():
+        return str(Path(home) / "bin" / "java")
+    found = shutil.which("java")
+    if not found:
+        raise StackError("no java found: install a Java 17 runtime or set JAVA_HOME")
+    return found
+
+
+def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 256 * 1024))
+            data = f.read().decode("utf-8", "replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(data.splitlines()[-lines:])
+
+
+def proc_cmdline(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    return [a.decode("utf-8", "replace") for a in raw.split(b"\0") if a]
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    try:  # a zombie nobody reaped yet is dead for our purposes
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def port_free(port: int) -> bool:
+    """True when 127.0.0.1:port can be bound (as the JVMs do, with SO_REUSEADDR)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def port_owner(port: int) -> int | None:
+    """Best effort (Linux): the pid listening on a TCP port, when this user can see it."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            cols = row.split()
+            if len(cols) > 9 and cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f"socket:[{cols[9]}]")
+    if not inodes:
+        return None
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            for fd in (proc / "fd").iterdir():
+                if os.readlink(fd) in inodes:
+                    return int(proc.name)
+        except OSError:
+            continue
+    return None
+
+
+class Service:
+    name = ""
+    address = ""
+    ports: tuple[int, ...] = ()
+    main_class = ""
+
+    def __init__(self) -> None:
+        self.pid_file = PIDS / f"{self.name}.pid"
+        self.log = LOGS / f"{self.name}.log"
+        self.proc: subprocess.Popen | None = None
+
+    # -- to be provided by each service
+    def prepare(self) -> None:
+        """Renders the config (cheap, main thread)."""
+
+    def initialize(self) -> None:
+        """One-off work before the first start, e.g. formatting storage (may be slow)."""
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def cwd(self) -> Path:
+        return STATE
+
+    def check(self) -> str | None:
+        """None when healthy, else why not."""
+        raise NotImplementedError
+
+    # -- common machinery
+    def markers(self) -> list[str]:
+        return [f"{MARK_SERVICE}{self.name}", f"{MARK_HOME}{STATE}"]
+
+    def is_ours(self, pid: int) -> bool:
+        cmd = proc_cmdline(pid)
+        if cmd is None:  # no /proc: trust the pid file
+            return pid_alive(pid)
+        return all(m in cmd for m in self.markers()) and pid_alive(pid)
+
+    def live_pid(self) -> int | None:
+        """The pid from our pid file when that process is alive and ours, else None."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if self.is_ours(pid) else None
+
+    def healthy(self) -> tuple[bool, str]:
+        try:
+            why = self.check()
+        except Exception as e:  # any failure to get a protocol answer means "not answering"
+            why = f"{type(e).__name__}: {e}".strip()
+        return why is None, why or "ok"
+
+    def run_tool(self, argv: list[str], what: str) -> None:
+        """Runs a one-off JVM (e.g. a storage format), output appended to the service log."""
+        with open(self.log, "ab") as out:
+            out.write(f"==== {time.strftime('%Y-%m-%d %H:%M:%S')} {what}\n".encode())
+            out.flush()
+            rc = subprocess.run(argv, cwd=self.cwd(), stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT).returncode
+        if rc != 0:
+            raise StackError(f"{self.name}: {what} failed (exit {rc})", self.log)
+
+    def launch(self) -> int:
+        if self.log.exists():  # keep the previous run's log next to the new one
+            os.replace(self.log, self.log.with_suffix(".log.1"))
+        self.initialize()
+        with open(self.log, "ab") as out:
+            out.write(f"==== {time.strftime('%Y-%m-%d %H:%M:%S')} starting {self.name}\n".encode())
+            out.flush()
+            self.proc = subprocess.Popen(self.command(), cwd=self.cwd(), stdin=subprocess.DEVNULL,
+                                         stdout=out, stderr=subprocess.STDOUT,
+                                         start_new_session=True, env=self.env())
+        self.pid_file.write_text(f"{self.proc.pid}\n")
+        return self.proc.pid
+
+    def env(self) -> dict[str, str]:
+        return dict(os.environ)
+
+    def exited(self, pid: int) -> int | None:
+        """The exit code if the process died (None while it runs)."""
+        if self.proc is not None and self.proc.pid == pid:
+            return self.proc.poll()
+        return None if pid_alive(pid) else -1
+
+    def jvm(self, heap: str, classpath: list[str], *extra: str) -> list[str]:
+        return [java_bin(), f"-Xmx{heap}", *JVM_COMMON, f"-Djava.io.tmpdir={STATE / 'tmp'}",
+                *self.markers(), *extra, "-cp", os.pathsep.join(classpath)]
+
+
