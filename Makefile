@@ -10,7 +10,8 @@ PYTEST_ARGS ?=
 
 setup: $(VENV)/.installed tools jars
 
-$(VENV)/.installed: requirements.txt
+# Debian packages first: some Python packages (gssapi, krb5) build against libkrb5-dev.
+$(VENV)/.installed: requirements.txt | tools
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "installing Python packages into $(VENV)"
 	@$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt

@@ -82,7 +82,7 @@ def broker_count(kafka: KafkaSettings, timeout_ms: int = 5000) -> int:
     try:
         admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap, client_id="spot-ingest-ping",
                                  request_timeout_ms=timeout_ms, bootstrap_timeout_ms=timeout_ms,
-                                 connections_max_idle_ms=10_000)
+                                 connections_max_idle_ms=10_000, **security_options(kafka))
     except ClientError:
         return 0
     try:

@@ -112,6 +112,7 @@ def kinit(settings: KinitSettings, cache: str) -> None:
     if done.returncode != 0:
         _remove(fresh)
         text = (done.stderr or done.stdout).decode("utf-8", "replace")
+        text = text.split("\nUsage:", 1)[0]          # a bad KINITOPTS: the reason, not the usage
         lines = [line.strip() for line in text.splitlines() if line.strip()]
         raise KerberosError(" ".join(lines) or f"kinit exited with {done.returncode}")
     try:
@@ -123,7 +124,11 @@ def kinit(settings: KinitSettings, cache: str) -> None:
 
 def remaining_seconds(cache: str) -> float:
     """Seconds the cache's ticket (the TGT) stays valid; 0 when it has none or it expired."""
-    import gssapi
+    try:
+        import gssapi
+    except ImportError:
+        raise KerberosError("Kerberos needs the gssapi package: pip install -r requirements.txt "
+                            "(it builds against libkrb5-dev)") from None
 
     try:
         return float(gssapi.Credentials(usage="initiate", store={"ccache": cache}).lifetime)
@@ -179,9 +184,13 @@ def login(settings: KinitSettings) -> TicketRenewal:
         return _active
     cache = private_cache()
     kinit(settings, cache)
-    remaining = remaining_seconds(cache)
-    if remaining <= 0:
-        raise KerberosError(f"kinit for {settings.principal} left no valid ticket in {cache}")
+    try:
+        remaining = remaining_seconds(cache)
+        if remaining <= 0:
+            raise KerberosError(f"kinit for {settings.principal} left no valid ticket in {cache}")
+    except KerberosError:
+        _remove(cache[len("FILE:"):])
+        raise
     os.environ["KRB5CCNAME"] = cache
     renewal = TicketRenewal(settings, cache, remaining)
     renewal.start()

@@ -110,10 +110,12 @@ def _admin(config: IngestConfig):
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError as ClientError
 
+    from common.kafka_io import security_options
+
     try:
         return KafkaAdminClient(bootstrap_servers=config.kafka.bootstrap,
                                 client_id="spot-ingest-status", request_timeout_ms=10000,
-                                bootstrap_timeout_ms=5000)
+                                bootstrap_timeout_ms=5000, **security_options(config.kafka))
     except ClientError:
         raise ServiceDown(f"Kafka does not answer at {config.kafka.bootstrap}") from None
 

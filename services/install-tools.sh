@@ -10,6 +10,13 @@ command -v tmux    >/dev/null || missing+=(tmux)
 command -v strace  >/dev/null || missing+=(strace)    # the durability test watches fsync
 command -v mvn     >/dev/null || missing+=(maven)
 command -v java    >/dev/null || missing+=(openjdk-17-jre-headless)
+# Kerberos (KRB_AUTH): kinit/klist; the headers gssapi, krb5 and kerberos (requirements.txt)
+# build against; the KDC and kadmin.local the Kerberos tests run a realm with.
+command -v kinit        >/dev/null || missing+=(krb5-user)
+command -v krb5-config  >/dev/null || missing+=(libkrb5-dev)
+command -v gcc          >/dev/null || missing+=(gcc libc6-dev)
+command -v krb5kdc      >/dev/null || missing+=(krb5-kdc)
+command -v kadmin.local >/dev/null || missing+=(krb5-admin-server)
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "installing Debian packages: ${missing[*]}"
 sudo_cmd=()
