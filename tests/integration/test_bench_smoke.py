@@ -48,6 +48,10 @@ def test_bench_smoke_run(kafka_up, metastore_up, hdfs_up, tmp_path):
     assert [r["flows"] for r in flow["runs"]] == [20_000]
     for r in flow["runs"]:
         assert r["worker_rows"] == r["flows"]
+        stages = r["breakdown"]
+        assert all(v >= 0 for v in stages.values()), stages
+        assert positive(stages["nfdump_to_arrow_to_parquet_s"], stages["csv_mb"],
+                        stages["parquet_mb"]), stages
         assert positive(r["nfdump_s"], r["nfdump_rows_per_s"], r["worker_s"],
                         r["worker_rows_per_s"], r["ratio"], r["worker_peak_rss_mb"],
                         r["file_mb"])
@@ -69,6 +73,7 @@ def test_bench_smoke_run(kafka_up, metastore_up, hdfs_up, tmp_path):
     classic = comparisons["classic"]
     assert classic["inputs"]["files"] == 2
     assert classic["classic"]["rows"] == classic["ours"]["rows"] == 20_000
+    assert classic["same_rows"] is True
     assert positive(classic["classic"]["seconds"], classic["ours"]["seconds"], classic["ratio"])
 
     master = comparisons["master"]

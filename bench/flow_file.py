@@ -1,0 +1,316 @@
+"""1. Flow, one file: `nfdump -r FILE -q -o csv > /dev/null` (TZ=UTC, as the worker runs it)
+vs one real worker.py process end to end, per file size.
+
+The worker's figure is its own log line `<name>: N rows in S s`: from the message received to
+the rows placed and the partition registered (the offset is committed right after). Its peak
+RSS is VmHWM read from /proc just before it is stopped, one fresh process per size, so growth
+with size shows. With --profile the worker runs once more under py-spy (a flamegraph and a
+text summary of where its time goes); those runs are not part of the timings.
+"""
+from __future__ import annotations
+
+import collections
+import re
+from pathlib import Path
+
+from bench import inputs
+from bench.support import (FLOW_PIPELINE, REPO, VENV_BIN, WORK, Bench, BenchError, make_config,
+                           one_message, say, timed_runs)
+
+TITLE = "Flow, one file: nfdump alone vs one worker end to end"
+HOUR = (2016, 1, 4, 9)
+WORKER_TIMEOUT_S = 1800
+BREAKDOWN_MAX_FLOWS = 1_000_000     # the in-process stage breakdown runs up to this size
+
+
+def run(bench: Bench) -> dict:
+    from common.setup import setup_all
+    from common.storage import open_storage
+
+    args = bench.args
+    folder = bench.folder("flow-file")
+    config = make_config(folder)
+    list(setup_all(config))
+    storage = open_storage(config)
+    rows, files = [], {}
+    for flows in args.flow_sizes:
+        path = files[flows] = inputs.flow_file(flows)
+        say(f"  {flows:,} flows ({path.stat().st_size / 1e6:.0f} MB): nfdump x{args.nfdump_runs}, "
+            "then one worker")
+        r = measure(bench, config, storage, folder, path, flows)
+        if flows <= BREAKDOWN_MAX_FLOWS:
+            r["breakdown"] = breakdown(config, storage, folder, path)
+        rows.append(r)
+        say(f"    nfdump {r['nfdump_s']:.2f} s ({r['nfdump_rows_per_s']:,.0f} rows/s), worker "
+            f"{r['worker_s']:.2f} s ({r['worker_rows_per_s']:,.0f} rows/s), ratio "
+            f"{r['ratio']:.2f}, worker peak RSS {r['worker_peak_rss_mb']:.0f} MB")
+        if "breakdown" in r:
+            say("    in-process stages: " + ", ".join(f"{k} {v}" for k, v in
+                                                      r["breakdown"].items()))
+    result = {
+        "title": TITLE, "storage": "local", "runs": rows,
+        "inputs": {"flow_sizes": list(args.flow_sizes), "nfdump_runs": args.nfdump_runs,
+                   "files": {str(n): str(p) for n, p in files.items()}},
+        "headlines": [(f"worker/nfdump rate, {r['flows']:,} flows", f"{r['ratio']:.2f}")
+                      for r in rows] +
+                     [(f"worker peak RSS MB, {r['flows']:,} flows",
+                       f"{r['worker_peak_rss_mb']:.0f}") for r in rows],
+        "columns": ["flows", "file MB", "nfdump s", "nfdump rows/s", "nfdump CPU s",
+                    "worker s", "worker rows/s", "worker/nfdump rate", "worker CPU s",
+                    "worker peak RSS MB"],
+        "table": [[f"{r['flows']:,}", f"{r['file_mb']:.0f}", f"{r['nfdump_s']:.2f}",
+                   f"{r['nfdump_rows_per_s']:,.0f}", f"{r['nfdump_cpu_s']:.2f}",
+                   f"{r['worker_s']:.2f}", f"{r['worker_rows_per_s']:,.0f}",
+                   f"{r['ratio']:.2f}", f"{r['worker_cpu_s']:.2f}",
+                   f"{r['worker_peak_rss_mb']:.0f}"] for r in rows],
+    }
+    if args.profile:
+        say(f"  profile: the worker under py-spy on {args.profile_flows:,} flows")
+        result["profile"] = profile(bench, config, storage, folder, args.profile_flows)
+    return result
+
+
+def _remote(config, path: Path) -> str:
+    from common.layout import HourPartition, binary_path
+
+    return binary_path(config.hdfs_app_path, "flow", FLOW_PIPELINE, HourPartition(*HOUR),
+                       path.name)
+
+
+def _output(config) -> str:
+    from common.layout import HourPartition, partition_dir
+
+    return f"{partition_dir(config.hdfs_app_path, 'flow', HourPartition(*HOUR))}/" \
+           f"{FLOW_PIPELINE}-{inputs.FLOW_NAME}.parquet"
+
+
+def measure(bench: Bench, config, storage, folder: Path, path: Path, flows: int) -> dict:
+    from pipelines.flow.decode import nfdump_argv
+
+    nfdump = timed_runs(nfdump_argv(str(path)), bench.args.nfdump_runs)
+    remote = _remote(config, path)
+    worker = one_message(bench, config, storage, FLOW_PIPELINE, path, remote, path.name,
+                         folder / f"worker-{flows}.log", WORKER_TIMEOUT_S)
+    if worker["rows"] != flows:
+        raise BenchError(f"the worker loaded {worker['rows']} rows of {flows}")
+    output = _output(config)
+    parquet_mb = storage.size(output) / 1e6
+    storage.delete(remote)
+    storage.delete(output)
+    seconds = worker["seconds"]
+    return {"flows": flows, "file_mb": round(path.stat().st_size / 1e6, 1),
+            "nfdump_s": nfdump["seconds"], "nfdump_runs_s": nfdump["runs"],
+            "nfdump_rows_per_s": round(flows / nfdump["seconds"]),
+            "nfdump_cpu_s": nfdump["cpu_s"], "nfdump_cores": nfdump["cores"],
+            "nfdump_peak_rss_mb": nfdump["peak_rss_mb"],
+            "worker_s": seconds, "worker_rows": worker["rows"],
+            "worker_rows_per_s": round(worker["rows"] / seconds),
+            "ratio": round(nfdump["seconds"] / seconds, 3),
+            "worker_cpu_s": worker["cpu_s"], "worker_cores": worker["cores"],
+            "worker_peak_rss_mb": worker["peak_rss_mb"],
+            "parquet_mb": round(parquet_mb, 1), "worker_log": worker["log"]}
+
+
+# ------------------------------------------------------------------ stage by stage
+
+def breakdown(config, storage, folder: Path, path: Path) -> dict:
+    """Where the time goes along the worker's path, stage by stage, in this process, with the
+    worker's own functions: fetch, nfdump's csv through a pipe to a reader that drops it (the
+    floor of any streaming reader), nfdump -> Arrow, + Parquet, the same csv read from a file
+    (our side alone, nfdump not running), upload into the partition, registration."""
+    import os
+    import subprocess
+    import time
+
+    from common import decoder
+    from common.catalog import Catalog
+    from common.layout import HourPartition, partition_dir
+    from common.parquet_out import write_batches
+    from common.schemas import FLOW
+    from pipelines.flow.decode import csv_batches, header_names, nfdump_argv, nfdump_failed
+
+    def timed(fn):
+        start = time.perf_counter()
+        value = fn()
+        return value, round(time.perf_counter() - start, 3)
+
+    remote = _remote(config, path)
+    storage.upload(path, remote)
+    local, parquet, csv = folder / "stage-input", folder / "stage.parquet", folder / "stage.csv"
+    _, fetch_s = timed(lambda: storage.download(remote, local))
+    env = decoder.decoder_env({"TZ": "UTC"})
+    names = header_names(decoder.run(nfdump_argv(str(local), header=True) + ["-c", "1"], env)[0]
+                         .splitlines()[0].encode())
+
+    def decode_only() -> int:
+        with decoder.stream(nfdump_argv(str(local)), env, stderr_fails=nfdump_failed) as out:
+            return sum(b.num_rows for b in csv_batches(out, names))
+
+    def decode_and_write() -> int:
+        with decoder.stream(nfdump_argv(str(local)), env, stderr_fails=nfdump_failed) as out:
+            return write_batches(csv_batches(out, names), FLOW.arrow_schema(), parquet)
+
+    def from_csv_file() -> int:
+        with open(csv, "rb") as out:
+            return write_batches(csv_batches(out, names), FLOW.arrow_schema(), parquet)
+
+    def piped_only() -> int:
+        """The floor of any streaming reader: nfdump's output read and dropped."""
+        with decoder.stream(nfdump_argv(str(local)), env, stderr_fails=nfdump_failed) as out:
+            return sum(len(chunk) for chunk in iter(lambda: out.read(4 << 20), b""))
+
+    csv_bytes, piped_s = timed(piped_only)
+    _, decode_s = timed(decode_only)
+    _, write_s = timed(decode_and_write)
+    with open(csv, "wb") as out:
+        subprocess.run(nfdump_argv(str(local)), stdout=out, env=env, check=True)
+    start_cpu = os.times()
+    _, csv_s = timed(from_csv_file)
+    csv_cpu = sum(os.times()[:2]) - sum(start_cpu[:2])
+    part = HourPartition(*HOUR)
+    target = f"{partition_dir(config.hdfs_app_path, 'flow', part)}/bench-breakdown.parquet"
+    _, upload_s = timed(lambda: storage.upload(parquet, target))
+
+    def register() -> None:
+        with Catalog(config.hive.metastore_uris) as catalog:
+            catalog.add_partition(config.dbname, FLOW, part,
+                                  storage.uri(partition_dir(config.hdfs_app_path, "flow", part)))
+    _, register_s = timed(register)
+    parquet_mb = parquet.stat().st_size / 1e6
+    for leftover in (local, parquet, csv):
+        leftover.unlink(missing_ok=True)
+    storage.delete(target)
+    storage.delete(remote)
+    return {"fetch_binary_s": fetch_s, "csv_mb": round(csv_bytes / 1e6, 1),
+            "nfdump_piped_to_a_reader_that_drops_it_s": piped_s,
+            "nfdump_to_arrow_s": decode_s,
+            "nfdump_to_arrow_to_parquet_s": write_s, "csv_file_to_arrow_to_parquet_s": csv_s,
+            "csv_file_to_arrow_to_parquet_cpu_s": round(csv_cpu, 2),
+            "upload_parquet_s": upload_s, "register_partition_s": register_s,
+            "parquet_mb": round(parquet_mb, 1)}
+
+
+# ------------------------------------------------------------------ --profile
+
+def profile(bench: Bench, config, storage, folder: Path, flows: int) -> dict:
+    """The worker end to end under `py-spy record --subprocesses`, twice: once written as a
+    flamegraph (SVG), once as raw collapsed stacks that are summarised here. --idle is on, so
+    waits (pyarrow's reader on nfdump's pipe, the decode thread on pyarrow) show as such
+    instead of vanishing; C code (pyarrow, the pipe) counts in the Python frame calling it."""
+    path = inputs.flow_file(flows)
+    svg, raw = WORK / "flow-worker.svg", WORK / "flow-worker-stacks.txt"
+    out = {"flows": flows, "flamegraph": str(svg), "stacks": str(raw)}
+    for fmt, target in (("flamegraph", svg), ("raw", raw)):
+        spy = [str(VENV_BIN / "py-spy"), "record", "--format", fmt, "-o", str(target),
+               "--rate", "100", "--idle", "--threads", "--subprocesses", "--"]
+        remote = _remote(config, path)
+        worker = one_message(bench, config, storage, FLOW_PIPELINE, path, remote, path.name,
+                             folder / f"py-spy-{fmt}.log", WORKER_TIMEOUT_S, wrapper=spy)
+        if not target.exists():
+            raise BenchError(f"py-spy wrote no {target}; see {worker['log']}")
+        out[f"{fmt}_run_worker_s"] = worker["seconds"]
+        storage.delete(remote)
+        storage.delete(_output(config))
+    summary = summarise(raw.read_text())
+    summary_path = WORK / "flow-worker-profile.txt"
+    summary_path.write_text(summary["text"])
+    out.update(summary=str(summary_path), samples=summary["samples"],
+               decode_thread=summary["decode_thread"],
+               reader_thread_in_readinto_samples=summary["reader_thread_in_readinto_samples"])
+    say("\n".join("    " + line for line in summary["text"].splitlines()[:40]))
+    return out
+
+
+_FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
+
+
+def _frame_name(frame: str) -> str:
+    """`write_batches (common/parquet_out.py:31)` -> `write_batches (common/parquet_out.py)`:
+    functions, not lines."""
+    match = _FRAME.match(frame.strip())
+    if not match:
+        return frame.strip()
+    file = match.group("file")
+    for marker in ("/site-packages/", f"{REPO}/", "/lib/python3.11/"):
+        if marker in file:
+            file = file.split(marker, 1)[1]
+    return f"{match.group('func')} ({file})"
+
+
+# The stage a decode-thread sample is in: its innermost frame among these functions.
+STAGES = {
+    "download": "fetch the binary from storage",
+    "csv_names": "nfdump csv header probe",
+    "stream_batches": "pyarrow's CSV reader: parse nfdump's csv (and wait for its output)",
+    "to_flow_batch": "map to the flow table's columns",
+    "write_batches": "write Parquet",
+    "_register": "register the partition",
+    "_place": "place the Parquet file in its partition",
+    "rmtree": "remove the scratch folder",
+}
+
+
+def _function(name: str) -> str:
+    """`BinaryFileProcessor._place (common/binary.py)` -> `_place`."""
+    return name.split(" (", 1)[0].rsplit(".", 1)[-1]
+
+
+def summarise(raw: str) -> dict:
+    """Collapsed stacks (`process ...;thread ...;frame;...;frame N`) -> where the decode
+    thread's time goes while it works on a message (per stage, then per function, by own and
+    by inclusive samples), and samples per thread."""
+    samples = busy = idle = reads = 0
+    threads: collections.Counter = collections.Counter()
+    own: collections.Counter = collections.Counter()
+    inclusive: collections.Counter = collections.Counter()
+    stages: collections.Counter = collections.Counter()
+    for line in raw.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        n = int(count)
+        samples += n
+        frames = stack.split(";")
+        thread = next((f for f in frames if f.startswith("thread ")), "thread ?")
+        threads[thread.split(": ", 1)[-1]] += n
+        if not thread.endswith("decode_0"):
+            if any(f.startswith("PrefixedStream.readinto") for f in frames):
+                reads += n               # pyarrow's I/O thread reading nfdump's pipe
+            continue
+        names = [_frame_name(f) for f in frames if not f.startswith(("process ", "thread "))]
+        if not any(_function(name) == "_handle" for name in names):
+            idle += n                      # the pool thread waiting for the next message
+            continue
+        busy += n
+        own[names[-1]] += n
+        for name in set(names):
+            inclusive[name] += n
+        stage = next((STAGES[_function(name)] for name in reversed(names)
+                      if _function(name) in STAGES), "other work on the message")
+        stages[stage] += n
+
+    def pct(n: int) -> str:
+        return f"{100 * n / max(busy, 1):5.1f}%"
+
+    lines = [f"py-spy at 100 samples/s, idle included: {samples} samples; the decode thread "
+             f"worked on the message for {busy} ({busy / 100:.1f} s) and waited for one for "
+             f"{idle}.", "pyarrow parses the csv on C++ threads of its own, which py-spy "
+             "does not see: the decode thread waits for them inside stream_batches.", "",
+             "decode thread at work, by stage (innermost stage function):"]
+    lines += [f"  {pct(n)}  {label}" for label, n in stages.most_common()]
+    lines += ["", "decode thread at work, top functions by own samples (C code is counted in "
+              "the Python frame that calls it):"]
+    lines += [f"  {pct(n)}  {name}" for name, n in own.most_common(15)]
+    lines += ["", "decode thread at work, top functions by inclusive samples:"]
+    lines += [f"  {pct(n)}  {name}" for name, n in inclusive.most_common(25)]
+    lines += ["", f"pyarrow's I/O thread in PrefixedStream.readinto (reading nfdump's pipe, "
+                  f"mostly waiting for nfdump): {reads} samples ({reads / 100:.1f} s)"]
+    lines += ["", "samples per thread:"]
+    lines += [f"  {n:6d}  {name}" for name, n in threads.most_common()]
+    return {"text": "\n".join(lines) + "\n", "samples": samples,
+            "reader_thread_in_readinto_samples": reads,
+            "decode_thread": {"busy_samples": busy, "idle_samples": idle,
+                              "stages_percent": {label: round(100 * n / max(busy, 1), 1)
+                                                 for label, n in stages.most_common()},
+                              "top_own_percent": {name: round(100 * n / max(busy, 1), 1)
+                                                  for name, n in own.most_common(10)}}}
