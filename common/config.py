@@ -1,8 +1,10 @@
 """ingest_conf.json -> typed, validated configuration objects.
 
-Every key is declared once here with its type and default. Validation happens once, at
-load time, and every problem is reported as one ConfigError line naming the file, the key
-and what was expected. Relative paths resolve against the configuration file's folder.
+The configuration is declared once, here, as pydantic models: every key with its JSON name,
+its type, its default, what it accepts and what it means (the README's key table is checked
+against these declarations). Validation happens once, at load time, and every problem is
+reported as one ConfigError line naming the file, the key and what was expected. Relative
+paths resolve against the configuration file's folder.
 """
 from __future__ import annotations
 
@@ -10,9 +12,11 @@ import json
 import os
 import posixpath
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Annotated, Any, Callable
+
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr,
+                      ValidationError, model_validator)
 
 from common.errors import ConfigError
 
@@ -28,377 +32,13 @@ KAFKA_SECURITY_PROTOCOLS = ("PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL")
 _PIPELINE_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
 
 
-@dataclass(frozen=True)
-class KafkaSettings:
-    server: str
-    port: int
-    message_size: int = 900000
-    replication_factor: int = 1
-    retention_hours: int = 168      # long enough for a worker outage: a week
-    security_protocol: str = "PLAINTEXT"    # SASL_*: Kerberos (GSSAPI) with this process's ticket
-    sasl_kerberos_service_name: str = "kafka"
+# --------------------------------------------------------------------------- converters
+# What each kind of value accepts. A converter returns the value or raises _Invalid, which
+# becomes "key 'x': expected <the key's expectation>, got <the value>".
 
-    @property
-    def min_insync_replicas(self) -> int:
-        """With acks=all, a message is safe on this many replicas before it counts as sent."""
-        return min(2, self.replication_factor)
-
-    @property
-    def bootstrap(self) -> str:
-        """host:port[,host:port...]: kafka_server may list several brokers (a cluster), each
-        with its own port or kafka_port."""
-        return ",".join(h if ":" in h else f"{h}:{self.port}"
-                        for h in (part.strip() for part in self.server.split(",")))
-
-
-@dataclass(frozen=True)
-class HdfsSettings:
-    """namenode_url unset: storage is the local filesystem under hdfs_app_path."""
-
-    namenode_url: str | None = None
-    user: str | None = None
-    fs_uri: str | None = None  # hdfs://host:8020, for table locations; derived when unset
-
-    @property
-    def enabled(self) -> bool:
-        return self.namenode_url is not None
-
-    @property
-    def filesystem_uri(self) -> str:
-        """The hdfs:// URI table locations are written with (RPC port 8020 by default)."""
-        if self.fs_uri:
-            return self.fs_uri
-        host = re.sub(r"^https?://", "", self.namenode_url or "").split("/")[0].split(":")[0]
-        return f"hdfs://{host}:8020"
-
-
-@dataclass(frozen=True)
-class HiveSettings:
-    metastore_uris: tuple[str, ...] = (DEFAULT_METASTORE_URI,)
-    sasl: bool = False                  # a SASL/GSSAPI transport (a Kerberized metastore)
-    kerberos_service_name: str = "hive"
-
-
-@dataclass(frozen=True)
-class MetricsSettings:
-    """Prometheus endpoints: the master on `port`, worker N on port + 1 + N; off when unset."""
-    port: int | None = None
-    host: str = "127.0.0.1"
-
-
-@dataclass(frozen=True)
-class SparkStreamingSettings:
-    driver_memory: str = "1g"
-    spark_exec: int = 1
-    spark_executor_memory: str = "1g"
-    spark_executor_cores: int = 1
-    spark_batch_size: int = 30
-    spark_master: str | None = None     # local[N] (N = worker.py -p) when unset
-
-
-@dataclass(frozen=True)
-class PipelineConfig:
-    name: str
-    type: str
-    collector_path: Path
-    local_staging: Path
-    supported_files: tuple[str, ...]
-    process_opt: str = ""
-    pkt_num: int | None = None
-    pcap_split_staging: Path | None = None
-    parser: str | None = None
-    create_collector_path: bool = False   # relative in the file: created on demand
-    checkpoint_path: str | None = None    # proxy: the job's checkpoint (default under stage/)
-    max_attempts: int = 5           # failures of one message before its file is set aside
-    settle_seconds: float = 2.0     # quiet time before a file written in place is taken
-    rescan_seconds: float = 30.0    # full rescans of collector_path (events can be lost)
-
-
-@dataclass(frozen=True)
-class IngestConfig:
-    path: Path
-    dbname: str
-    hdfs_app_path: str
-    collector_processes: int
-    ingestion_interval: float
-    kafka: KafkaSettings
-    hdfs: HdfsSettings
-    hive: HiveSettings
-    spark_streaming: SparkStreamingSettings
-    pipelines: dict[str, PipelineConfig] = field(default_factory=dict)
-    log_config: Path | None = None      # YAML logging configuration (logging.yaml when unset)
-    metrics: MetricsSettings = MetricsSettings()
-
-    def collector_folder(self, name: str) -> Path:
-        """The pipeline's collector_path, ready for a master: created when the file gives it
-        relative, required to exist when it gives it absolute."""
-        pipeline = self.pipeline(name)
-        folder = pipeline.collector_path
-        if pipeline.create_collector_path:
-            folder.mkdir(parents=True, exist_ok=True)
-        elif not folder.is_dir():
-            raise ConfigError(f"{self.path}: key 'pipelines.{name}.collector_path': folder "
-                              f"'{folder}' does not exist")
-        return folder
-
-    def pipeline(self, name: str) -> PipelineConfig:
-        try:
-            return self.pipelines[name]
-        except KeyError:
-            configured = ", ".join(sorted(self.pipelines)) or "none"
-            raise ConfigError(
-                f"{self.path}: no pipeline '{name}' in 'pipelines' (configured: {configured})"
-            ) from None
-
-
-# --------------------------------------------------------------------------- reading
-
-def resolve_config_path(arg: str | None) -> Path:
-    """-c/--config wins, then $SPOT_INGEST_CONF, then ingest_conf.json beside the scripts."""
-    if arg:
-        return Path(arg)
-    env = os.environ.get(CONFIG_ENV)
-    return Path(env) if env else DEFAULT_CONFIG
-
-
-def load_config(path: str | os.PathLike) -> IngestConfig:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ConfigError(f"{path}: cannot read configuration: {reason}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
-        ) from None
-    return parse_config(data, path)
-
-
-def parse_config(data: Any, path: Path) -> IngestConfig:
-    """Validates an already-decoded JSON document; path names the file in messages and
-    anchors relative paths."""
-    base = path.resolve().parent
-    root = _Section(data, "", path)
-    root.allow("dbname", "hdfs_app_path", "collector_processes", "ingestion_interval",
-               "spark-streaming", "kafka", "hdfs", "hive", "pipelines", "log_config",
-               "metrics")
-
-    kafka = root.section("kafka", required=True)
-    kafka.allow("kafka_server", "kafka_port", "zookeper_server", "zookeper_port",
-                "message_size", "replication_factor", "retention_hours", "security_protocol",
-                "sasl_kerberos_service_name")
-    kafka_settings = KafkaSettings(
-        server=kafka.get("kafka_server", _brokers,
-                         "a host name, or several as host[:port],host[:port]"),
-        port=kafka.get("kafka_port", _port, "a port number (1-65535)"),
-        message_size=kafka.get("message_size", _positive_int, "a positive integer", 900000),
-        replication_factor=kafka.get("replication_factor", _positive_int, "a positive integer", 1),
-        retention_hours=kafka.get("retention_hours", _positive_int, "a positive number of hours",
-                                  KafkaSettings.retention_hours),
-        security_protocol=kafka.get("security_protocol", _choice(KAFKA_SECURITY_PROTOCOLS),
-                                    "one of " + ", ".join(KAFKA_SECURITY_PROTOCOLS),
-                                    KafkaSettings.security_protocol),
-        sasl_kerberos_service_name=kafka.get("sasl_kerberos_service_name", _non_empty_str,
-                                             "a Kerberos service name",
-                                             KafkaSettings.sasl_kerberos_service_name),
-    )
-
-    hdfs = root.section("hdfs", required=False)
-    hdfs.allow("namenode_url", "user", "fs_uri")
-    hdfs_settings = HdfsSettings(
-        namenode_url=hdfs.get("namenode_url", _url, "an http(s):// WebHDFS URL", None),
-        user=hdfs.get("user", _non_empty_str, "a user name", None),
-        fs_uri=hdfs.get("fs_uri", _hdfs_uri, "an hdfs:// URI", None),
-    )
-
-    hive = root.section("hive", required=False)
-    hive.allow("metastore_uris", "sasl", "kerberos_service_name")
-    hive_settings = HiveSettings(
-        metastore_uris=hive.get("metastore_uris", _thrift_uris,
-                                "thrift://host:port (a string, comma-separated, or a list)",
-                                (DEFAULT_METASTORE_URI,)),
-        sasl=hive.get("sasl", _bool, "true or false", HiveSettings.sasl),
-        kerberos_service_name=hive.get("kerberos_service_name", _non_empty_str,
-                                       "a Kerberos service name",
-                                       HiveSettings.kerberos_service_name),
-    )
-
-    spark = root.section("spark-streaming", required=False)
-    spark.allow("driver_memory", "spark_exec", "spark_executor_memory",
-                "spark_executor_cores", "spark_batch_size", "spark_master")
-    defaults = SparkStreamingSettings()
-    spark_settings = SparkStreamingSettings(
-        driver_memory=spark.get("driver_memory", _memory, "a JVM memory size like 1g",
-                                defaults.driver_memory),
-        spark_exec=spark.get("spark_exec", _positive_int, "a positive integer",
-                             defaults.spark_exec),
-        spark_executor_memory=spark.get("spark_executor_memory", _memory,
-                                        "a JVM memory size like 1g",
-                                        defaults.spark_executor_memory),
-        spark_executor_cores=spark.get("spark_executor_cores", _positive_int,
-                                       "a positive integer", defaults.spark_executor_cores),
-        spark_batch_size=spark.get("spark_batch_size", _positive_int,
-                                   "a positive number of seconds", defaults.spark_batch_size),
-        spark_master=spark.get("spark_master", _spark_master,
-                               "a Spark master URL (local[N], spark://host:port, yarn)", None),
-    )
-
-    metrics = root.section("metrics", required=False)
-    metrics.allow("port", "host")
-    metrics_settings = MetricsSettings(
-        port=metrics.get("port", _port, "a port number (1-65535)", None),
-        host=metrics.get("host", _non_empty_str, "an address to listen on", "127.0.0.1"),
-    )
-
-    hdfs_app_path = root.get("hdfs_app_path", _non_empty_str, "a path")
-    if hdfs_settings.enabled:
-        if not hdfs_app_path.startswith("/"):
-            raise root.error("hdfs_app_path", "an absolute HDFS path when hdfs.namenode_url is set",
-                             hdfs_app_path)
-        hdfs_app_path = normalise_hdfs_path(hdfs_app_path)
-    else:
-        hdfs_app_path = str(_resolve(base, hdfs_app_path))
-
-    pipelines_section = root.section("pipelines", required=True)
-    pipelines = {name: _parse_pipeline(pipelines_section, name, base)
-                 for name in pipelines_section.keys()}
-
-    return IngestConfig(
-        path=path,
-        dbname=root.get("dbname", _identifier, "a Hive database name (letters, digits, _)"),
-        hdfs_app_path=hdfs_app_path,
-        collector_processes=root.get("collector_processes", _positive_int, "a positive integer"),
-        ingestion_interval=root.get("ingestion_interval", _positive_number,
-                                    "a positive number of seconds", 1),
-        kafka=kafka_settings,
-        hdfs=hdfs_settings,
-        hive=hive_settings,
-        spark_streaming=spark_settings,
-        pipelines=pipelines,
-        log_config=_resolve(base, root.get("log_config", _non_empty_str, "a file path", None))
-        if root.raw("log_config") else None,
-        metrics=metrics_settings,
-    )
-
-
-def _parse_pipeline(pipelines: "_Section", name: str, base: Path) -> PipelineConfig:
-    if not _PIPELINE_NAME.match(name):
-        raise ConfigError(f"{pipelines.file}: pipeline name '{name}' must be lowercase "
-                          "without spaces (e.g. flow_internals)")
-    p = pipelines.section(name, required=True)
-    p.allow("type", "collector_path", "local_staging", "supported_files", "process_opt",
-            "pkt_num", "pcap_split_staging", "parser", "max_attempts", "settle_seconds",
-            "rescan_seconds", "checkpoint_path")
-    kind = p.get("type", _choice(PIPELINE_TYPES), "one of " + ", ".join(PIPELINE_TYPES))
-    collector_path = _resolve(base, p.get("collector_path", _non_empty_str, "a folder path"))
-    split_staging = p.get("pcap_split_staging", _non_empty_str, "a folder path", None)
-    return PipelineConfig(
-        name=name,
-        type=kind,
-        collector_path=collector_path,
-        create_collector_path=not Path(os.path.expanduser(p.raw("collector_path"))).is_absolute(),
-        local_staging=_resolve(base, p.get("local_staging", _non_empty_str, "a folder path")),
-        supported_files=p.get("supported_files", _str_list, "a list of file name prefixes or suffixes",
-                              DEFAULT_SUPPORTED_FILES[kind]),
-        process_opt=p.get("process_opt", _str, "a string of decoder options", ""),
-        pkt_num=p.get("pkt_num", _positive_int, "a positive integer",
-                      650000 if kind == "dns" else None),
-        pcap_split_staging=_resolve(base, split_staging) if split_staging else None,
-        parser=p.get("parser", _non_empty_str, "a parser name", "bluecoat.py" if kind == "proxy" else None),
-        checkpoint_path=p.get("checkpoint_path", _uri_or_path,
-                              "a folder URI (file:///..., hdfs://host:port/...)", None),
-        max_attempts=p.get("max_attempts", _positive_int, "a positive integer",
-                           PipelineConfig.max_attempts),
-        settle_seconds=p.get("settle_seconds", _non_negative_number,
-                             "a number of seconds >= 0", PipelineConfig.settle_seconds),
-        rescan_seconds=p.get("rescan_seconds", _positive_number, "a positive number of seconds",
-                             PipelineConfig.rescan_seconds),
-    )
-
-
-def normalise_hdfs_path(path: str) -> str:
-    """/user//spot/ -> /user/spot: one spelling of every path, so the paths a master
-    publishes and the ones its workers expect always compare equal."""
-    normal = posixpath.normpath("/" + path.lstrip("/"))
-    return normal
-
-
-def _resolve(base: Path, value: str) -> Path:
-    p = Path(os.path.expanduser(value))
-    return p if p.is_absolute() else (base / p).resolve()
-
-
-class _Invalid(Exception):
+class _Invalid(ValueError):
     """Raised by converters: the value does not fit."""
 
-
-class _Section:
-    """One JSON object of the configuration, with the dotted key prefix used in messages."""
-
-    _MISSING = object()
-
-    def __init__(self, data: Any, prefix: str, file: Path):
-        if not isinstance(data, dict):
-            where = f"key '{prefix}'" if prefix else "the top level"
-            raise ConfigError(f"{file}: {where}: expected a JSON object, got {_describe(data)}")
-        self.data, self.prefix, self.file = data, prefix, file
-
-    def key(self, name: str) -> str:
-        return f"{self.prefix}.{name}" if self.prefix else name
-
-    def keys(self) -> list[str]:
-        return list(self.data)
-
-    def raw(self, name: str) -> Any:
-        return self.data.get(name)
-
-    def error(self, name: str, expected: str, value: Any) -> ConfigError:
-        return ConfigError(f"{self.file}: key '{self.key(name)}': expected {expected}, "
-                           f"got {_describe(value)}")
-
-    def allow(self, *names: str) -> None:
-        unknown = [k for k in self.data if k not in names]
-        if unknown:
-            raise ConfigError(f"{self.file}: unknown key '{self.key(unknown[0])}' "
-                              f"(known here: {', '.join(names)})")
-
-    def section(self, name: str, required: bool) -> "_Section":
-        if name not in self.data:
-            if required:
-                raise ConfigError(f"{self.file}: missing required key '{self.key(name)}'")
-            return _Section({}, self.key(name), self.file)
-        return _Section(self.data[name], self.key(name), self.file)
-
-    def get(self, name: str, convert: Callable[[Any], Any], expected: str,
-            default: Any = _MISSING) -> Any:
-        """An optional key that is absent, null or an empty string takes its default (the
-        seed's own example leaves its spark-streaming values empty)."""
-        if name not in self.data or (default is not self._MISSING and
-                                     self.data[name] in (None, "")):
-            if default is self._MISSING:
-                raise ConfigError(f"{self.file}: missing required key '{self.key(name)}'")
-            return default
-        value = self.data[name]
-        try:
-            return convert(value)
-        except _Invalid:
-            raise self.error(name, expected, value) from None
-
-
-def _describe(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (dict, list)):
-        return "an object" if isinstance(value, dict) else "a list"
-    return json.dumps(value)
-
-
-# --------------------------------------------------------------------------- converters
 
 def _str(v: Any) -> str:
     if not isinstance(v, str):
@@ -510,7 +150,7 @@ def _uri_or_path(v: Any) -> str:
 
 def _thrift_uris(v: Any) -> tuple[str, ...]:
     items = v.split(",") if isinstance(v, str) else v
-    if not isinstance(items, list) and not isinstance(items, tuple):
+    if not isinstance(items, (list, tuple)):
         raise _Invalid
     uris = tuple(i.strip() for i in items if isinstance(i, str) and i.strip())
     if not uris or len(uris) != len(items) or not all(
@@ -522,7 +162,7 @@ def _thrift_uris(v: Any) -> tuple[str, ...]:
 def _str_list(v: Any) -> tuple[str, ...]:
     if isinstance(v, str) and v:
         return (v,)
-    if isinstance(v, list) and v and all(isinstance(i, str) and i for i in v):
+    if isinstance(v, (list, tuple)) and v and all(isinstance(i, str) and i for i in v):
         return tuple(v)
     raise _Invalid
 
@@ -533,3 +173,430 @@ def _choice(options: tuple[str, ...]) -> Callable[[Any], str]:
             raise _Invalid
         return v
     return convert
+
+
+def _path(v: Any) -> Path:
+    return Path(_non_empty_str(v))
+
+
+def Key(expected: str, doc: str, default: Any = ..., alias: str | None = None) -> Any:
+    """A key's declaration beside its type (whose BeforeValidator is its converter): the words
+    of its error message, its documentation, its default (none: the key is required)."""
+    return Field(default, alias=alias, description=doc, json_schema_extra={"expected": expected})
+
+
+def _accepts(convert: Callable[[Any], Any]) -> BeforeValidator:
+    return BeforeValidator(convert)
+
+
+def _any(v: Any) -> Any:
+    return v
+
+
+class _Section(BaseModel):
+    """One JSON object of the configuration: unknown keys refused; an optional key that is
+    null or an empty string takes its default (the seed's own example leaves its
+    spark-streaming values empty)."""
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_means_default(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        optional = {f.alias or name for name, f in cls.model_fields.items()
+                    if not f.is_required()}
+        return {k: v for k, v in data.items() if not (k in optional and v in (None, ""))}
+
+
+class KafkaSettings(_Section):
+    server: Annotated[str, _accepts(_brokers)] = Key(
+        "a host name, or several as host[:port],host[:port]",
+        "the bootstrap broker, or several as host[:port],host[:port]", alias="kafka_server")
+    port: Annotated[int, _accepts(_port)] = Key(
+        "a port number (1-65535)", "the brokers' port (for hosts given without one)",
+        alias="kafka_port")
+    zookeper_server: Annotated[Any, _accepts(_any)] = Key(
+        "anything", "(sic) legacy: accepted and ignored (Kafka 4 has no ZooKeeper)", None)
+    zookeper_port: Annotated[Any, _accepts(_any)] = Key(
+        "anything", "legacy: accepted and ignored", None)
+    message_size: Annotated[int, _accepts(_positive_int)] = Key(
+        "a positive integer",
+        "largest message, bytes (the brokers' message.max.bytes must allow it)", 900000)
+    replication_factor: Annotated[int, _accepts(_positive_int)] = Key(
+        "a positive integer", "replication of the topics the masters create", 1)
+    retention_hours: Annotated[int, _accepts(_positive_int)] = Key(
+        "a positive number of hours",
+        "how long a topic keeps messages (long enough for a worker outage)", 168)
+    security_protocol: Annotated[str, _accepts(_choice(KAFKA_SECURITY_PROTOCOLS))] = Key(
+        "one of " + ", ".join(KAFKA_SECURITY_PROTOCOLS),
+        "SASL_PLAINTEXT or SASL_SSL for a kerberized cluster", "PLAINTEXT")
+    sasl_kerberos_service_name: Annotated[str, _accepts(_non_empty_str)] = Key(
+        "a Kerberos service name", "the brokers' service principal name", "kafka")
+
+    def __init__(self, server: str | None = None, port: int | None = None, /, **values: Any):
+        """KafkaSettings(host, port, ...) as well as by keyword."""
+        if server is not None:
+            values["server"] = server
+        if port is not None:
+            values["port"] = port
+        super().__init__(**values)
+
+    @property
+    def min_insync_replicas(self) -> int:
+        """With acks=all, a message is safe on this many replicas before it counts as sent."""
+        return min(2, self.replication_factor)
+
+    @property
+    def bootstrap(self) -> str:
+        """host:port[,host:port...]: kafka_server may list several brokers (a cluster), each
+        with its own port or kafka_port."""
+        return ",".join(h if ":" in h else f"{h}:{self.port}"
+                        for h in (part.strip() for part in self.server.split(",")))
+
+
+class HdfsSettings(_Section):
+    """namenode_url unset: storage is the local filesystem under hdfs_app_path."""
+    namenode_url: Annotated[str | None, _accepts(_url)] = Key(
+        "an http(s):// WebHDFS URL",
+        "WebHDFS URL (e.g. http://namenode:9870); unset: the local filesystem under "
+        "hdfs_app_path", None)
+    user: Annotated[str | None, _accepts(_non_empty_str)] = Key(
+        "a user name", "user for WebHDFS requests (unset: the current user)", None)
+    fs_uri: Annotated[str | None, _accepts(_hdfs_uri)] = Key(
+        "an hdfs:// URI", "filesystem URI written into table and partition locations (unset: "
+        "hdfs://<namenode host>:8020)", None)
+
+    @property
+    def enabled(self) -> bool:
+        return self.namenode_url is not None
+
+    @property
+    def filesystem_uri(self) -> str:
+        """The hdfs:// URI table locations are written with (RPC port 8020 by default)."""
+        if self.fs_uri:
+            return self.fs_uri
+        host = re.sub(r"^https?://", "", self.namenode_url or "").split("/")[0].split(":")[0]
+        return f"hdfs://{host}:8020"
+
+
+class HiveSettings(_Section):
+    metastore_uris: Annotated[tuple[str, ...], _accepts(_thrift_uris)] = Key(
+        "thrift://host:port (a string, comma-separated, or a list)",
+        "metastore(s), a string (comma-separated) or a list", (DEFAULT_METASTORE_URI,))
+    sasl: Annotated[bool, _accepts(_bool)] = Key(
+        "true or false", "SASL (GSSAPI) to the metastore", False)
+    kerberos_service_name: Annotated[str, _accepts(_non_empty_str)] = Key(
+        "a Kerberos service name", "the metastore's service principal name", "hive")
+
+    def __init__(self, metastore_uris: tuple[str, ...] | None = None, /, **values: Any):
+        """HiveSettings(uris, ...) as well as by keyword."""
+        if metastore_uris is not None:
+            values["metastore_uris"] = metastore_uris
+        super().__init__(**values)
+
+
+class MetricsSettings(_Section):
+    """Prometheus endpoints: the master on `port`, worker N on port + 1 + N; off when unset."""
+    port: Annotated[int | None, _accepts(_port)] = Key(
+        "a port number (1-65535)",
+        "Prometheus endpoints (master on port, worker N on port + 1 + N); unset: off", None)
+    host: Annotated[str, _accepts(_non_empty_str)] = Key(
+        "an address to listen on", "the address the endpoints listen on", "127.0.0.1")
+
+
+class SparkStreamingSettings(_Section):
+    driver_memory: Annotated[str, _accepts(_memory)] = Key(
+        "a JVM memory size like 1g", "the proxy job's driver memory", "1g")
+    spark_exec: Annotated[int, _accepts(_positive_int)] = Key(
+        "a positive integer", "executors of the proxy job", 1)
+    spark_executor_memory: Annotated[str, _accepts(_memory)] = Key(
+        "a JVM memory size like 1g", "memory of each executor", "1g")
+    spark_executor_cores: Annotated[int, _accepts(_positive_int)] = Key(
+        "a positive integer", "cores of each executor", 1)
+    spark_batch_size: Annotated[int, _accepts(_positive_int)] = Key(
+        "a positive number of seconds", "the micro-batch interval, seconds", 30)
+    spark_master: Annotated[str | None, _accepts(_spark_master)] = Key(
+        "a Spark master URL (local[N], spark://host:port, yarn)",
+        "the Spark master the proxy job is submitted to (unset: local[N], N = worker.py -p)",
+        None)
+
+
+class PipelineConfig(_Section):
+    type: Annotated[str, _accepts(_choice(PIPELINE_TYPES))] = Key(
+        "one of " + ", ".join(PIPELINE_TYPES), "flow, dns or proxy")
+    collector_path: Annotated[Path, _accepts(_path)] = Key(
+        "a folder path",
+        "folder the master watches (relative: created on demand; absolute: must exist)")
+    local_staging: Annotated[Path, _accepts(_path)] = Key(
+        "a folder path", "the worker's scratch folder")
+    supported_files: Annotated[tuple[str, ...], _accepts(_str_list)] = Key(
+        "a list of file name prefixes or suffixes",
+        "accepted name prefixes or suffixes (unset: flow nfcapd.; dns .pcap, .pcapng; proxy "
+        ".log, .log.gz)", ())
+    process_opt: Annotated[str, _accepts(_str)] = Key(
+        "a string of decoder options", "extra arguments to the decoder (nfdump, tshark)", "")
+    pkt_num: Annotated[int | None, _accepts(_positive_int)] = Key(
+        "a positive integer", "dns: packets per piece, editcap -c (unset: 650000)", None)
+    pcap_split_staging: Annotated[Path | None, _accepts(_path)] = Key(
+        "a folder path", "dns: where captures are split (unset: <local_staging>/split)", None)
+    parser: Annotated[str | None, _accepts(_non_empty_str)] = Key(
+        "a parser name", "proxy: the log parser (unset: bluecoat.py)", None)
+    max_attempts: Annotated[int, _accepts(_positive_int)] = Key(
+        "a positive integer",
+        "failures of one file (other than the machine's) before it is set aside", 5)
+    settle_seconds: Annotated[float, _accepts(_non_negative_number)] = Key(
+        "a number of seconds >= 0", "quiet time before a file written in place is taken", 2.0)
+    rescan_seconds: Annotated[float, _accepts(_positive_number)] = Key(
+        "a positive number of seconds", "full rescans of collector_path", 30.0)
+    checkpoint_path: Annotated[str | None, _accepts(_uri_or_path)] = Key(
+        "a folder URI (file:///..., hdfs://host:port/...)",
+        "proxy: the job's checkpoints, one folder per topic (unset: "
+        "<hdfs_app_path>/proxy/stage/<name>/checkpoints)", None)
+    _name: str = PrivateAttr("")
+    _create: bool = PrivateAttr(False)
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def create_collector_path(self) -> bool:
+        """Given relative in the file: created on demand (an absolute one must exist)."""
+        return self._create
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults_by_type(cls, data: Any) -> Any:
+        """Defaults that depend on the pipeline's type."""
+        if not isinstance(data, dict) or data.get("type") not in PIPELINE_TYPES:
+            return data
+        kind, data = data["type"], dict(data)
+        for key, default in (("supported_files", DEFAULT_SUPPORTED_FILES[kind]),
+                             ("pkt_num", 650000 if kind == "dns" else None),
+                             ("parser", "bluecoat.py" if kind == "proxy" else None)):
+            if data.get(key) in (None, "") and default is not None:
+                data[key] = default
+        return data
+
+
+class IngestConfig(_Section):
+    dbname: Annotated[str, _accepts(_identifier)] = Key(
+        "a Hive database name (letters, digits, _)",
+        "Hive database holding the tables flow, dns, proxy")
+    hdfs_app_path: Annotated[str, _accepts(_non_empty_str)] = Key(
+        "a path", "root of the application's storage (e.g. /user/spot)")
+    collector_processes: Annotated[int, _accepts(_positive_int)] = Key(
+        "a positive integer", "size of the master's pool of publishing processes")
+    ingestion_interval: Annotated[float, _accepts(_positive_number)] = Key(
+        "a positive number of seconds", "seconds between the master's polls", 1)
+    spark_streaming: SparkStreamingSettings = Field(SparkStreamingSettings(),
+                                                    alias="spark-streaming")
+    kafka: KafkaSettings
+    hdfs: HdfsSettings = HdfsSettings()
+    hive: HiveSettings = HiveSettings()
+    pipelines: dict[str, PipelineConfig]
+    log_config: Annotated[Path | None, _accepts(_path)] = Key(
+        "a file path", "the YAML logging configuration (unset: logging.yaml beside the scripts)",
+        None)
+    metrics: MetricsSettings = MetricsSettings()
+    _path: Path = PrivateAttr(DEFAULT_CONFIG)
+
+    @property
+    def path(self) -> Path:
+        """The file the configuration was read from."""
+        return self._path
+
+    def collector_folder(self, name: str) -> Path:
+        """The pipeline's collector_path, ready for a master: created when the file gives it
+        relative, required to exist when it gives it absolute."""
+        pipeline = self.pipeline(name)
+        folder = pipeline.collector_path
+        if pipeline.create_collector_path:
+            folder.mkdir(parents=True, exist_ok=True)
+        elif not folder.is_dir():
+            raise ConfigError(f"{self.path}: key 'pipelines.{name}.collector_path': folder "
+                              f"'{folder}' does not exist")
+        return folder
+
+    def pipeline(self, name: str) -> PipelineConfig:
+        try:
+            return self.pipelines[name]
+        except KeyError:
+            configured = ", ".join(sorted(self.pipelines)) or "none"
+            raise ConfigError(
+                f"{self.path}: no pipeline '{name}' in 'pipelines' (configured: {configured})"
+            ) from None
+
+
+# --------------------------------------------------------------------------- reading
+
+def resolve_config_path(arg: str | None) -> Path:
+    """-c/--config wins, then $SPOT_INGEST_CONF, then ingest_conf.json beside the scripts."""
+    if arg:
+        return Path(arg)
+    env = os.environ.get(CONFIG_ENV)
+    return Path(env) if env else DEFAULT_CONFIG
+
+
+def load_config(path: str | os.PathLike) -> IngestConfig:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(f"{path}: cannot read configuration: {reason}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
+    return parse_config(data, path)
+
+
+def parse_config(data: Any, path: Path) -> IngestConfig:
+    """Validates an already-decoded JSON document; path names the file in messages and
+    anchors relative paths."""
+    if isinstance(data, dict) and isinstance(data.get("pipelines"), dict):
+        for name in data["pipelines"]:
+            if not _PIPELINE_NAME.match(name):
+                raise ConfigError(f"{path}: pipeline name '{name}' must be lowercase without "
+                                  "spaces (e.g. flow_internals)")
+    try:
+        config = IngestConfig.model_validate(data)
+    except ValidationError as exc:
+        raise _one_line(exc, path) from None
+    base = path.resolve().parent
+    app = config.hdfs_app_path
+    if config.hdfs.enabled:
+        if not app.startswith("/"):
+            raise ConfigError(f"{path}: key 'hdfs_app_path': expected an absolute HDFS path "
+                              f"when hdfs.namenode_url is set, got {_describe(app)}")
+        app = normalise_hdfs_path(app)
+    else:
+        app = str(_resolve(base, app))
+    pipelines = {}
+    for name, p in config.pipelines.items():
+        resolved = p.model_copy(update={
+            "collector_path": _resolve(base, str(p.collector_path)),
+            "local_staging": _resolve(base, str(p.local_staging)),
+            "pcap_split_staging": _resolve(base, str(p.pcap_split_staging))
+            if p.pcap_split_staging else None})
+        resolved._name = name
+        resolved._create = not p.collector_path.expanduser().is_absolute()
+        pipelines[name] = resolved
+    config = config.model_copy(update={
+        "hdfs_app_path": app, "pipelines": pipelines,
+        "log_config": _resolve(base, str(config.log_config)) if config.log_config else None})
+    config._path = path
+    return config
+
+
+def normalise_hdfs_path(path: str) -> str:
+    """/user//spot/ -> /user/spot: one spelling of every path, so the paths a master
+    publishes and the ones its workers expect always compare equal."""
+    return posixpath.normpath("/" + path.lstrip("/"))
+
+
+def _resolve(base: Path, value: str) -> Path:
+    p = Path(os.path.expanduser(value))
+    return p if p.is_absolute() else (base / p).resolve()
+
+
+# --------------------------------------------------------------------------- errors
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return "an object" if isinstance(value, dict) else "a list"
+    return json.dumps(value)
+
+
+def _model_at(loc: tuple) -> type[BaseModel]:
+    """The section a location points into: IngestConfig, a nested section, or a pipeline."""
+    model: type[BaseModel] = IngestConfig
+    parts = list(loc)
+    while parts:
+        key = parts.pop(0)
+        fields = {f.alias or n: f for n, f in model.model_fields.items()}
+        annotation = fields[key].annotation
+        if getattr(annotation, "__origin__", None) is dict:
+            parts.pop(0)                      # the pipeline's name
+            model = PipelineConfig
+        else:
+            model = annotation
+    return model
+
+
+def _known(model: type[BaseModel]) -> list[str]:
+    return [f.alias or n for n, f in model.model_fields.items()]
+
+
+def _one_line(exc: ValidationError, path: Path) -> ConfigError:
+    """The first problem pydantic found, as one line naming the file, the key and what was
+    expected."""
+    err = exc.errors(include_url=False)[0]
+    loc = tuple(str(part) for part in err["loc"])
+    dotted, kind = ".".join(loc), err["type"]
+    if kind == "extra_forbidden":
+        known = ", ".join(_known(_model_at(loc[:-1])))
+        return ConfigError(f"{path}: unknown key '{dotted}' (known here: {known})")
+    if kind == "missing":
+        return ConfigError(f"{path}: missing required key '{dotted}'")
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        where = f"key '{dotted}'" if loc else "the top level"
+        return ConfigError(f"{path}: {where}: expected a JSON object, got "
+                           f"{_describe(err['input'])}")
+    model = _model_at(loc[:-1])
+    field = {f.alias or n: f for n, f in model.model_fields.items()}[loc[-1]]
+    expected = (field.json_schema_extra or {}).get("expected", "a valid value")
+    return ConfigError(f"{path}: key '{dotted}': expected {expected}, got "
+                       f"{_describe(err['input'])}")
+
+
+# --------------------------------------------------------------------------- documentation
+
+def key_table() -> list[tuple[str, str, str]]:
+    """(key, default, meaning) of every optional key, from the declarations: the README's
+    table of optional keys is this table."""
+    rows = []
+
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        for name, f in model.model_fields.items():
+            key = f"{prefix}{f.alias or name}"
+            if isinstance(f.annotation, type) and issubclass(f.annotation, BaseModel):
+                walk(f.annotation, key + ".")
+            elif getattr(f.annotation, "__origin__", None) is dict:
+                walk(PipelineConfig, key + ".<name>.")
+            elif not f.is_required() and not (f.description or "").startswith(("(sic)",
+                                                                                "legacy")):
+                rows.append((key, _render(f.default), f.description or ""))
+
+    walk(IngestConfig, "")
+    return rows
+
+
+def _render(value: Any) -> str:
+    if value == "":
+        return '""'
+    if value is None or value == ():
+        return "unset"
+    if isinstance(value, tuple):
+        return ", ".join(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def key_table_markdown() -> str:
+    lines = ["| key | default | meaning |", "|---|---|---|"]
+    lines += [f"| `{k}` | {d} | {m} |" for k, d, m in key_table()]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(key_table_markdown(), end="")

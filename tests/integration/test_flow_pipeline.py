@@ -299,7 +299,6 @@ def test_worker_does_not_commit_while_the_metastore_is_unreachable(local_config,
                                                                    tmp_path, caplog):
     """A transient failure leaves the offset uncommitted; a later worker loads the file. The
     worker must have fetched, decoded and failed on the metastore, or this proves nothing."""
-    import dataclasses
     import threading
 
     from common.config import HiveSettings
@@ -309,7 +308,7 @@ def test_worker_does_not_commit_while_the_metastore_is_unreachable(local_config,
     ensure_topic(local_config.kafka, topic, 1)
     name = "nfcapd.201601041000"
     publish_binaries(local_config, topic, [(flow_files[name], name)])
-    broken = dataclasses.replace(local_config, hive=HiveSettings(("thrift://127.0.0.1:1",)))
+    broken = local_config.model_copy(update={"hive": HiveSettings(("thrift://127.0.0.1:1",))})
     worker = Worker(broken, broken.pipeline(PIPELINE), 0, topic)
     stopper = threading.Timer(6, worker.stop)
     stopper.start()

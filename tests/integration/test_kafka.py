@@ -96,9 +96,7 @@ def topic_config(topic: str) -> dict[str, tuple[str, str]]:
 def test_topics_are_created_durable(kafka_up):
     """min.insync.replicas = min(2, replication) and the configured retention, set on the
     topic itself (not left to broker defaults)."""
-    import dataclasses
-
-    kafka = dataclasses.replace(KAFKA, retention_hours=36)
+    kafka = KAFKA.model_copy(update={"retention_hours": 36})
     topic = unique("SPOT-INGEST-test")
     ensure_topic(kafka, topic, 2)
     assert topic_config(topic) == {

@@ -88,7 +88,7 @@ def test_workers_killed_at_random_points_lose_and_double_nothing(tmp_path, kafka
     (fetch, decode, Parquet write and placement, between files), and restarted."""
     config = fresh_config(tmp_path)
     staging = Path(config.pipeline(PIPELINE).local_staging)
-    files, ids = make_files(tmp_path / "made", 48, 30_000)
+    files, ids = make_files(tmp_path / "made", 64, 30_000)    # enough work for every kill
     topic = unique("SPOT-INGEST-flow")
     ensure_topic(config.kafka, topic, 2)
     for partition in (0, 1):
@@ -106,7 +106,7 @@ def test_workers_killed_at_random_points_lose_and_double_nothing(tmp_path, kafka
                 target = random.choice(STAGES)
                 stages.append((target, kill_in_stage(worker, staging, i, target)))
         workers = {i: start_worker(config.path, PIPELINE, i, topic, tmp_path) for i in (0, 1)}
-        wait_for(lambda: committed(config, topic, 0) == 24 and committed(config, topic, 1) == 24,
+        wait_for(lambda: committed(config, topic, 0) == 32 and committed(config, topic, 1) == 32,
                  300, "every file to be committed", list(workers.values()))
     finally:
         codes = [w.stop() for w in workers.values()]

@@ -330,3 +330,14 @@ def test_kafka_server_may_list_a_cluster(tmp_path):
     assert error_of(tmp_path, variant(kafka__kafka_server="a b")) == \
         "CONF: key 'kafka.kafka_server': expected a host name, or several as " \
         "host[:port],host[:port], got \"a b\""
+
+
+def test_the_readme_key_table_is_the_declarations_own():
+    from common.config import key_table, key_table_markdown
+
+    readme = (REPO / "README.md").read_text()
+    assert key_table_markdown() in readme
+    keys = [k for k, _, _ in key_table()]
+    assert "kafka.retention_hours" in keys and "pipelines.<name>.max_attempts" in keys
+    assert "kafka.zookeper_server" not in keys            # legacy, accepted and ignored
+    assert ("metrics.host", "127.0.0.1", "the address the endpoints listen on") in key_table()
