@@ -32,6 +32,7 @@ log = logging.getLogger("spot.master")
 QUARANTINE = ".quarantine"
 RETRY_DELAYS = (2, 5, 15, 30, 60)          # seconds between attempts for one file
 MAX_ERRORS_IN_A_ROW = 20                   # then the master exits non-zero with the last one
+MIN_TURN_S = 0.05                          # the loop's shortest turn, however many events
 PROGRESS_EVERY_S = 30                      # a progress line while a backlog drains
 
 
@@ -107,6 +108,9 @@ class Master:
         self.failed = 0
         self.pool_restarts = 0
         self._root = pipeline.collector_path
+        # set by the watcher's events and finished hand-overs: the loop acts at once rather
+        # than at its next poll (a file renamed in is published within milliseconds)
+        self._wake = threading.Event()
 
     def check(self) -> None:
         """The collector folder (created when configured relative) and the tools."""
@@ -142,6 +146,7 @@ class Master:
 
     def stop(self, *_args) -> None:
         self.stopping.set()
+        self._wake.set()
 
     def _new_pool(self) -> ProcessPoolExecutor:
         ctx = multiprocessing.get_context("spawn")
@@ -154,13 +159,14 @@ class Master:
     def run(self) -> int:
         root = self._root
         watcher = FileWatcher(root, self.collector.accepts, self.pipeline.settle_seconds,
-                              rescan_seconds=self.pipeline.rescan_seconds)
+                              rescan_seconds=self.pipeline.rescan_seconds,
+                              on_event=self._wake.set)
         self.pool = self._new_pool()
         in_flight: dict[Future, Collected] = {}
         watcher.start()
         log.info("%s: watching %s (%d collector processes, %d partitions, topic %s)",
                  self.pipeline.name, root, self.config.collector_processes, self.workers, self.topic)
-        last_progress = time.monotonic()
+        last_progress, published_before = time.monotonic(), 0
         errors_in_a_row = 0
         try:
             while not self.stopping.is_set():
@@ -186,10 +192,14 @@ class Master:
                     self.stopping.wait(RETRY_DELAYS[0])
                 if time.monotonic() - last_progress >= PROGRESS_EVERY_S and \
                         (in_flight or watcher.pending()):
-                    log.info("%s: progress: %d published, %d in flight, %d waiting",
-                             self.pipeline.name, self.published, len(in_flight), watcher.pending())
-                    last_progress = time.monotonic()
-                self.stopping.wait(self.config.ingestion_interval)
+                    rate = (self.published - published_before) / (time.monotonic() - last_progress)
+                    log.info("%s: progress: %d published (%.1f files/s), %d in flight, %d waiting",
+                             self.pipeline.name, self.published, rate, len(in_flight),
+                             watcher.pending())
+                    last_progress, published_before = time.monotonic(), self.published
+                self._wake.wait(self.config.ingestion_interval)
+                self._wake.clear()
+                self.stopping.wait(MIN_TURN_S)       # a burst of events: batch them
         finally:
             watcher.stop()
             if in_flight:
@@ -215,7 +225,9 @@ class Master:
                 continue
             partitions = Partitions(self._next_partition, self.workers)
             try:
-                in_flight[self.pool.submit(_publish, item, partitions)] = item
+                future = self.pool.submit(_publish, item, partitions)
+                future.add_done_callback(lambda _: self._wake.set())
+                in_flight[future] = item
                 metrics.FILES_DETECTED.labels(self.pipeline.name).inc()
             except BrokenProcessPool:
                 watcher.retry(path, 0)

@@ -14,18 +14,24 @@ def setup_all(config: IngestConfig) -> Iterator[str]:
     """Creates storage folders, database and tables; yields one line per thing, saying
     whether it was created or already existed."""
     storage = open_storage(config)
+    folders = setup_folders(config.hdfs_app_path)
+    total, done = len(folders) + 1 + len(TABLES), 0
     yield f"storage: {storage.describe()} under {config.hdfs_app_path}"
-    for folder in setup_folders(config.hdfs_app_path):
+    for folder in folders:
         existed = storage.exists(folder)
         if not existed:
             storage.mkdirs(folder)
-        yield f"folder {folder}: {'exists' if existed else 'created'}"
+        done += 1
+        yield f"[{done}/{total}] folder {folder}: {'exists' if existed else 'created'}"
 
     with Catalog(config.hive.metastore_uris) as catalog:
         created = catalog.ensure_database(config.dbname)
-        yield f"database {config.dbname}: {'created' if created else 'exists'} ({catalog.uri})"
+        done += 1
+        yield (f"[{done}/{total}] database {config.dbname}: "
+               f"{'created' if created else 'exists'} ({catalog.uri})")
         for schema in TABLES.values():
             location = storage.uri(table_root(config.hdfs_app_path, schema.name))
             created = catalog.ensure_table(config.dbname, schema, location)
-            yield f"table {config.dbname}.{schema.name}: {'created' if created else 'exists'} " \
-                  f"at {location}"
+            done += 1
+            yield f"[{done}/{total}] table {config.dbname}.{schema.name}: " \
+                  f"{'created' if created else 'exists'} at {location}"

@@ -96,7 +96,8 @@ class _Candidate:
 
 class FileWatcher:
     def __init__(self, root: Path, accept: Callable[[str], bool], settle_seconds: float = 2.0,
-                 clock: Callable[[], float] = time.monotonic, rescan_seconds: float = 30.0):
+                 clock: Callable[[], float] = time.monotonic, rescan_seconds: float = 30.0,
+                 on_event: Callable[[], None] | None = None):
         self.root = Path(root)
         self.accept = accept
         self.settle_seconds = settle_seconds
@@ -109,6 +110,7 @@ class FileWatcher:
         self._observer = None
         self._last_scan = clock()
         self.restarts = 0
+        self.on_event = on_event            # called (from the observer thread) on every notice
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -189,6 +191,8 @@ class FileWatcher:
             if complete is None and path in self._seen:
                 return                      # a scan adds nothing to what an event said
             self._seen[path] = complete
+        if self.on_event is not None and complete is not None:
+            self.on_event()
 
     # ------------------------------------------------------------------ hand-out
 

@@ -42,15 +42,17 @@ def test_setup_creates_then_reports_existing(local_config):
     first = list(setup_all(local_config))
     db, app = local_config.dbname, local_config.hdfs_app_path
     assert first[0] == f"storage: local filesystem under {app}"
-    assert first[1:10] == [f"folder {f}: created" for f in setup_folders(app)]
-    assert first[10] == f"database {db}: created (thrift://127.0.0.1:9083)"
-    assert first[11:] == [f"table {db}.{t}: created at file://{app}/{t}/hive"
-                          for t in ("flow", "dns", "proxy")]
+    assert first[1:10] == [f"[{n}/13] folder {f}: created"
+                           for n, f in enumerate(setup_folders(app), 1)]
+    assert first[10] == f"[10/13] database {db}: created (thrift://127.0.0.1:9083)"
+    assert first[11:] == [f"[{n}/13] table {db}.{t}: created at file://{app}/{t}/hive"
+                          for n, t in zip((11, 12, 13), ("flow", "dns", "proxy"))]
     second = list(setup_all(local_config))
-    assert second[1:10] == [f"folder {f}: exists" for f in setup_folders(app)]
-    assert second[10] == f"database {db}: exists (thrift://127.0.0.1:9083)"
-    assert second[11:] == [f"table {db}.{t}: exists at file://{app}/{t}/hive"
-                           for t in ("flow", "dns", "proxy")]
+    assert second[1:10] == [f"[{n}/13] folder {f}: exists"
+                            for n, f in enumerate(setup_folders(app), 1)]
+    assert second[10] == f"[10/13] database {db}: exists (thrift://127.0.0.1:9083)"
+    assert second[11:] == [f"[{n}/13] table {db}.{t}: exists at file://{app}/{t}/hive"
+                           for n, t in zip((11, 12, 13), ("flow", "dns", "proxy"))]
 
 
 def test_tables_match_spec_through_spark_sql(local_config, spark):
@@ -120,7 +122,7 @@ def test_setup_on_hdfs_and_spark_reads_hdfs_partition(hdfs_config, spark, tmp_pa
     lines = list(setup_all(hdfs_config))
     db, app = hdfs_config.dbname, hdfs_config.hdfs_app_path
     assert lines[0] == f"storage: WebHDFS http://127.0.0.1:9870 under {app}"
-    assert lines[-1] == f"table {db}.proxy: created at hdfs://127.0.0.1:8020{app}/proxy/hive"
+    assert lines[-1] == f"[13/13] table {db}.proxy: created at hdfs://127.0.0.1:8020{app}/proxy/hive"
     storage = open_storage(hdfs_config)
     assert storage.list(app) == ["dns", "flow", "proxy"]
     part = HourPartition(2016, 1, 4, 10)
@@ -143,7 +145,8 @@ def test_spot_setup_cli_prints_what_it_did(tmp_path, metastore_up):
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout.splitlines()
     assert len(out) == 14
-    assert out[-1] == f"table {data['dbname']}.proxy: created at file://{tmp_path}/spot/proxy/hive"
+    assert out[-1] == \
+        f"[13/13] table {data['dbname']}.proxy: created at file://{tmp_path}/spot/proxy/hive"
 
 
 def test_spot_setup_unreachable_metastore(tmp_path):

@@ -252,7 +252,7 @@ def test_flow_end_to_end_with_kafka_and_metastore_kerberized(principals, sasl_ka
     env = principals.env("spot")
     done = run_entry("spot_setup.py", ["-c", str(config)], env)
     assert done.returncode == 0, done.stderr
-    assert f"database {data['dbname']}: created ({sasl_metastore.uri})" in done.stdout
+    assert f"] database {data['dbname']}: created ({sasl_metastore.uri})" in done.stdout
 
     flows, name = 1234, "nfcapd.201601041500"
     start = datetime(2016, 1, 4, 15, 0, tzinfo=timezone.utc)
