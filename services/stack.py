@@ -41,8 +41,8 @@ from pathlib import Path
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 
 from health import http_get, jmx, kafka_brokers, metastore_ready  # noqa: E402
-from supervise import (HOST, LOG_TAIL_LINES, LOGS, PIDS, ROOT, STATE,  # noqa: E402
-                       Service, StackError, java_bin, pid_alive, port_free, port_owner,
+from supervise import (HOST, JAVA17_OPENS, LOG_TAIL_LINES, LOGS, PIDS, ROOT,  # noqa: E402
+                       STATE, Service, StackError, java_bin, pid_alive, port_free, port_owner,
                        proc_cmdline, tail)
 from templates import render  # noqa: E402
 
@@ -51,19 +51,6 @@ JARS = ROOT / ".cache" / "jars"
 START_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = 30.0
 
-# Java 17 closes the JDK internals that Hadoop 3.4 and Hive 2.3 reach into; without
-# java.lang opened, for example, every WebHDFS call fails inside JAXB with a 500.
-# (The same list Spark passes to its own JVMs.)
-JAVA17_OPENS = [
-    "-XX:+IgnoreUnrecognizedVMOptions",
-    *(f"--add-opens=java.base/{pkg}=ALL-UNNAMED" for pkg in (
-        "java.lang", "java.lang.invoke", "java.lang.reflect", "java.io", "java.net", "java.nio",
-        "java.util", "java.util.concurrent", "java.util.concurrent.atomic", "jdk.internal.ref",
-        "sun.nio.ch", "sun.nio.cs", "sun.security.action", "sun.util.calendar")),
-    "--add-opens=java.security.jgss/sun.security.krb5=ALL-UNNAMED",
-    "-Djdk.reflect.useDirectMethodHandle=false",
-    "-Dio.netty.tryReflectionSetAccessible=true",
-]
 
 
 # ----------------------------------------------------------------------------------------------

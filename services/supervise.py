@@ -23,6 +23,19 @@ MARK_SERVICE = "-Dspot.stack.service="
 MARK_HOME = "-Dspot.stack.home="
 
 JVM_COMMON = ["-XX:+UseSerialGC", "-Djava.net.preferIPv4Stack=true", "-Djava.awt.headless=true"]
+# Java 17 closes the JDK internals that Hadoop 3.4 and Hive 2.3 reach into; without
+# java.lang opened, for example, every WebHDFS call fails inside JAXB with a 500.
+# (The same list Spark passes to its own JVMs.)
+JAVA17_OPENS = [
+    "-XX:+IgnoreUnrecognizedVMOptions",
+    *(f"--add-opens=java.base/{pkg}=ALL-UNNAMED" for pkg in (
+        "java.lang", "java.lang.invoke", "java.lang.reflect", "java.io", "java.net", "java.nio",
+        "java.util", "java.util.concurrent", "java.util.concurrent.atomic", "jdk.internal.ref",
+        "sun.nio.ch", "sun.nio.cs", "sun.security.action", "sun.util.calendar")),
+    "--add-opens=java.security.jgss/sun.security.krb5=ALL-UNNAMED",
+    "-Djdk.reflect.useDirectMethodHandle=false",
+    "-Dio.netty.tryReflectionSetAccessible=true",
+]
 
 
 class StackError(Exception):

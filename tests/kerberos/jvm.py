@@ -5,23 +5,14 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import signal
+import subprocess
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 JARS = REPO / ".cache" / "jars"
 
-# Java 17 closes JDK internals that Hadoop 3.4 and Hive 2.3 reach into (JAXB in WebHDFS, the
-# Kerberos configuration in Hadoop's KerberosUtil): the list services/stack.py passes too.
-JAVA17_OPENS = [
-    "-XX:+IgnoreUnrecognizedVMOptions",
-    *(f"--add-opens=java.base/{pkg}=ALL-UNNAMED" for pkg in (
-        "java.lang", "java.lang.invoke", "java.lang.reflect", "java.io", "java.net", "java.nio",
-        "java.util", "java.util.concurrent", "java.util.concurrent.atomic", "jdk.internal.ref",
-        "sun.nio.ch", "sun.nio.cs", "sun.security.action", "sun.util.calendar")),
-    "--add-opens=java.security.jgss/sun.security.krb5=ALL-UNNAMED",
-    "-Djdk.reflect.useDirectMethodHandle=false",
-    "-Dio.netty.tryReflectionSetAccessible=true",
-]
+from services.supervise import JAVA17_OPENS  # noqa: E402,F401 (the stack's own list)
 
 
 def java(heap: str, folder: Path, krb5_conf: Path, *extra: str) -> list[str]:
@@ -48,3 +39,25 @@ def pyspark_jars() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError("pyspark is not installed (make setup)")
     return Path(list(spec.submodule_search_locations)[0]) / "jars"
+
+
+class TestService:
+    """A test-only server process: its log, and a stop that waits for it."""
+    log: Path
+    proc = None
+
+    def _tail(self, chars: int = 3000) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-chars:]
+        except OSError:
+            return "(no log)"
+
+    def stop(self, timeout: float = 30) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
+
+from .jvm import TestService
 
 START_TIMEOUT_S = 20
 ENCTYPES = "aes256-cts-hmac-sha1-96 aes128-cts-hmac-sha1-96"   # MIT and Java 17 alike
@@ -51,7 +52,7 @@ def tool(name: str) -> str:
     return found
 
 
-class Realm:
+class Realm(TestService):
     def __init__(self, folder: Path, name: str = "SPOT.TEST"):
         self.folder, self.name = Path(folder), name
         self.port = 0
@@ -174,18 +175,4 @@ class Realm:
             raise RealmError(f"{what}: exit {done.returncode}: {done.stderr.strip()}")
         return done
 
-    def _tail(self) -> str:
-        try:
-            return self.log.read_text(errors="replace")[-2000:]
-        except OSError:
-            return "(no log)"
 
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import base64
 import os
-import signal
 import subprocess
 import sys
 import uuid
 from pathlib import Path
+
+from .jvm import TestService
 
 from . import jvm
 from .kdc import Realm, free_port
@@ -49,7 +50,7 @@ while True:
 """
 
 
-class SaslKafka:
+class SaslKafka(TestService):
     def __init__(self, folder: Path, realm: Realm):
         self.folder, self.realm = Path(folder), realm
         self.port = self.controller_port = 0
@@ -129,18 +130,4 @@ num.io.threads=2
                                f"{check.stderr.strip()[-500:]}\n{self._tail()}")
         return self
 
-    def _tail(self) -> str:
-        try:
-            return self.log.read_text(errors="replace")[-3000:]
-        except OSError:
-            return "(no log)"
 
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()

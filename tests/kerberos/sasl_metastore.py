@@ -5,10 +5,11 @@ on a free loopback port."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
+
+from .jvm import TestService
 
 from . import jvm
 from .kdc import Realm, free_port
@@ -40,7 +41,7 @@ def _property(name: str, value: str) -> str:
     return f"  <property><name>{name}</name><value>{value}</value></property>\n"
 
 
-class SaslMetastore:
+class SaslMetastore(TestService):
     def __init__(self, folder: Path, realm: Realm):
         self.folder, self.realm = Path(folder), realm
         self.port = 0
@@ -101,18 +102,4 @@ class SaslMetastore:
                                f"{check.stderr.strip()[-500:]}\n{self._tail()}")
         return self
 
-    def _tail(self) -> str:
-        try:
-            return self.log.read_text(errors="replace")[-3000:]
-        except OSError:
-            return "(no log)"
 
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()

@@ -6,12 +6,13 @@ privileged ports."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from .jvm import TestService
 
 from . import jvm
 from .kdc import Realm, free_port
@@ -31,7 +32,7 @@ def _site(**properties: str) -> str:
             + "".join(_property(k, v) for k, v in properties.items()) + "</configuration>\n")
 
 
-class SpnegoNameNode:
+class SpnegoNameNode(TestService):
     def __init__(self, folder: Path, realm: Realm):
         self.folder, self.realm = Path(folder), realm
         self.rpc_port = self.http_port = 0
@@ -123,18 +124,4 @@ class SpnegoNameNode:
             return False
         return False
 
-    def _tail(self) -> str:
-        try:
-            return self.log.read_text(errors="replace")[-3000:]
-        except OSError:
-            return "(no log)"
 
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()

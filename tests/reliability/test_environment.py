@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from common.config import load_config
-from common.kafka_io import Publisher, ensure_topic
+from common.kafka_io import ensure_topic
 from common.messages import FileMessage
 from common.setup import setup_all
 from common.storage import open_storage
@@ -23,22 +23,9 @@ from common.worker import Worker
 from pipelines.flow.worker import FlowProcessor
 from tests.integration.conftest import base_config_data, unique, write_config
 from tests.integration.procs import start_master, start_worker, wait_for
+from tests.integration.test_flow_pipeline import publish_binaries as publish
 
 from .harness import PIPELINE, REPO, assert_exactly_once, committed, numbered_capture
-
-
-def publish(config, topic: str, files: list[tuple[Path, str]], partition: int = 0) -> None:
-    """Stores binaries and publishes their messages to one partition, as the master would."""
-    storage = open_storage(config)
-    publisher = Publisher(config.kafka, topic)
-    try:
-        for path, name in files:
-            remote = f"{config.hdfs_app_path}/flow/binary/20160104/09/{PIPELINE}/{name}"
-            storage.upload(path, remote)
-            publisher.send(FileMessage(PIPELINE, name, remote, path.stat().st_size).encode(),
-                           partition)
-    finally:
-        publisher.close()
 
 
 def config_with(tmp_path: Path, **pipeline_keys):
