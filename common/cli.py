@@ -11,6 +11,7 @@ from typing import Callable, NoReturn
 from common import kerberos, logs
 from common.config import IngestConfig, PipelineConfig, load_config, resolve_config_path
 from common.errors import SpotIngestError, describe
+from common.parallel import STOP_SIGNALS
 
 class ArgumentParser(argparse.ArgumentParser):
     """argparse that reports a bad argument as one line and exit code 1."""
@@ -78,7 +79,7 @@ def config_from_args(args: argparse.Namespace, role: str = "-") -> IngestConfig:
 def stop_on_signals(stop: Callable[..., None]) -> None:
     """Ctrl-C, SIGTERM and SIGHUP (tmux kill-session, a closed terminal) all ask for a clean
     stop: in-flight work is finished or left for the next run, never lost."""
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    for sig in STOP_SIGNALS:
         signal.signal(sig, stop)
 
 

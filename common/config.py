@@ -159,6 +159,13 @@ def _thrift_uris(v: Any) -> tuple[str, ...]:
     return uris
 
 
+def _one_or_two(v: Any) -> int:
+    n = _int(v)
+    if n not in (1, 2):
+        raise _Invalid
+    return n
+
+
 def _str_list(v: Any) -> tuple[str, ...]:
     if isinstance(v, str) and v:
         return (v,)
@@ -342,6 +349,10 @@ class PipelineConfig(_Section):
         "a folder path", "dns: where captures are split (unset: <local_staging>/split)", None)
     parser: Annotated[str | None, _accepts(_non_empty_str)] = Key(
         "a parser name", "proxy: the log parser (unset: bluecoat.py)", None)
+    decoders: Annotated[int | None, _accepts(_one_or_two)] = Key(
+        "1 or 2",
+        "flow: nfdump processes per file of 4 MB or more, each over a disjoint half of its "
+        "records, when process_opt is empty (unset: 2 on a machine with 2 or more cores)", None)
     max_attempts: Annotated[int, _accepts(_positive_int)] = Key(
         "a positive integer",
         "failures of one file (other than the machine's) before it is set aside", 5)

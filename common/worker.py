@@ -32,6 +32,7 @@ from common.config import IngestConfig, PipelineConfig
 from common.errors import KafkaError, describe, is_machine_fault
 from common.kafka_io import Message, PartitionConsumer
 from common.messages import BadMessage
+from common.parallel import leave_signals_to_main_thread
 from common.plugin import Processed, Processor, StreamingJob, load
 from common.storage import open_storage
 
@@ -101,7 +102,8 @@ class Worker:
         pending: deque[tuple[Message, Future, float]] = deque()
         failures = 0
         idle_since = time.monotonic()
-        with ThreadPoolExecutor(self.parallel, thread_name_prefix="decode") as pool:
+        with ThreadPoolExecutor(self.parallel, thread_name_prefix="decode",
+                                initializer=leave_signals_to_main_thread) as pool:
             try:
                 while not self.abandoning.is_set():
                     if self.stopping.is_set() and not pending:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 import threading
@@ -13,8 +14,10 @@ from common import decoder
 from common.binary import Binary, BinaryFileProcessor, Output
 from common.errors import ConfigError, DecodeError, DecoderUnavailable
 from common.schemas import FLOW
-from pipelines.flow.decode import (NFDUMP, check_options, csv_batches, header_names, nfdump_argv,
-                                   nfdump_failed)
+from common.parallel import merged
+from pipelines.flow.decode import (HALVES, NFDUMP, check_options, csv_batches, decoders_for,
+                                   header_names, nfdump_argv, nfdump_failed,
+                                   SPLIT_MIN_BYTES)
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,7 @@ class FlowProcessor(BinaryFileProcessor):
         self.env = decoder.decoder_env({"TZ": self.tz})
         self._names: list[str] | None = None
         self._names_lock = threading.Lock()
+        self.decoders = 1
 
     def start(self) -> None:
         """nfdump installed, process_opt accepted, TZ known, csv header as expected: checked
@@ -51,6 +55,7 @@ class FlowProcessor(BinaryFileProcessor):
         self.tz = decoder.worker_timezone()
         self.env = decoder.decoder_env({"TZ": self.tz})
         check_options(self.pipeline.process_opt)
+        self.decoders = self.pipeline.decoders or (2 if (os.cpu_count() or 1) >= 2 else 1)
         if shutil.which(NFDUMP, path=self.env.get("PATH")) is None:
             raise ConfigError(f"{NFDUMP} is not installed or not on PATH (run make setup)")
         with tempfile.TemporaryDirectory(prefix="spot-nfdump-probe-") as folder:
@@ -69,6 +74,9 @@ class FlowProcessor(BinaryFileProcessor):
         if out.startswith("usage"):
             raise ConfigError(f"nfdump refuses process_opt {self.pipeline.process_opt!r} "
                               "(it printed its usage)")
+        if decoders_for(SPLIT_MIN_BYTES, self.pipeline.process_opt, self.decoders) > 1:
+            log.info("files of %d MB or more are decoded by %d nfdump processes, each over "
+                     "half of their records", SPLIT_MIN_BYTES >> 20, len(HALVES))
 
     def _header(self, local: Path) -> list[str]:
         """nfdump's csv column names, from its own header (a one-record run without filters:
@@ -86,13 +94,16 @@ class FlowProcessor(BinaryFileProcessor):
 
     def decode(self, local: Path, binary: Binary, workdir: Path) -> Iterator[Output]:
         names = self.csv_names(local)
+        parts = decoders_for(local.stat().st_size, self.pipeline.process_opt, self.decoders)
 
-        def batches():
-            argv = nfdump_argv(str(local), self.pipeline.process_opt)
+        def batches(records: str | None):
+            argv = nfdump_argv(str(local), self.pipeline.process_opt, records=records)
             with decoder.stream(argv, self.env, stderr_fails=nfdump_failed) as out:
                 yield from csv_batches(out, names, self.tz)
 
-        yield Output(binary.partition, self.output_name(binary), batches())
+        halves = [None] if parts == 1 else HALVES
+        yield Output(binary.partition, self.output_name(binary),
+                     merged(lambda r=r: batches(r) for r in halves))
 
 
 PROCESSOR = FlowProcessor

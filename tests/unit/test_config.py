@@ -138,8 +138,15 @@ def test_unknown_key_is_rejected(tmp_path):
     assert error_of(tmp_path, variant(pipelines__flow_internals__colector_path="x")) == \
         "CONF: unknown key 'pipelines.flow_internals.colector_path' (known here: type, " \
         "collector_path, local_staging, supported_files, process_opt, pkt_num, " \
-        "pcap_split_staging, parser, max_attempts, settle_seconds, rescan_seconds, " \
-        "checkpoint_path)"
+        "pcap_split_staging, parser, decoders, max_attempts, settle_seconds, " \
+        "rescan_seconds, checkpoint_path)"
+
+
+def test_decoders_is_one_or_two(tmp_path):
+    assert error_of(tmp_path, variant(pipelines__flow_internals__decoders=3)) == \
+        "CONF: key 'pipelines.flow_internals.decoders': expected 1 or 2, got 3"
+    assert load_config(write(tmp_path, variant(pipelines__flow_internals__decoders="1"))) \
+        .pipelines["flow_internals"].decoders == 1
 
 
 def test_pipeline_name_must_be_lowercase_without_spaces(tmp_path):

@@ -11,8 +11,8 @@ from common.errors import ConfigError, DecodeError, DecoderUnavailable
 from common.plugin import RejectedFile
 from common.schemas import FLOW
 from pipelines.flow.collector import flow_file_time, is_in_progress
-from pipelines.flow.decode import (check_options, csv_batches, header_names, nfdump_argv,
-                                   nfdump_failed)
+from pipelines.flow.decode import (HALVES, SPLIT_MIN_BYTES, check_options, csv_batches,
+                                   decoders_for, header_names, nfdump_argv, nfdump_failed)
 
 HEADER = (b"ts,te,td,sa,da,sp,dp,pr,flg,fwd,stos,ipkt,ibyt,opkt,obyt,in,out,sas,das,smk,dmk,"
           b"dtos,dir,nh,nhb,svln,dvln,ismc,odmc,idmc,osmc,mpls1,mpls2,mpls3,mpls4,mpls5,mpls6,"
@@ -103,6 +103,23 @@ def test_nfdump_argv_never_uses_a_shell():
     assert nfdump_argv("/s/nfcapd.1", "-6 'proto tcp and port 80'") == [
         "nfdump", "-r", "/s/nfcapd.1", "-q", "-o", "csv", "-6", "proto tcp and port 80"]
     assert nfdump_argv("/s/x; rm -rf /", "") == ["nfdump", "-r", "/s/x; rm -rf /", "-q", "-o", "csv"]
+
+
+def test_a_half_is_a_filter_and_the_other_its_negation():
+    assert nfdump_argv("/s/nfcapd.1", "", records=HALVES[1]) == [
+        "nfdump", "-r", "/s/nfcapd.1", "-q", "-o", "csv",
+        "not ((src net 0.0.0.0 0.0.0.1 and dst net 0.0.0.0 0.0.0.1) or "
+        "(src net 0.0.0.1 0.0.0.1 and dst net 0.0.0.1 0.0.0.1))"]
+    assert HALVES[1] == f"not ({HALVES[0]})"
+
+
+def test_only_large_files_without_process_opt_are_decoded_in_halves():
+    assert decoders_for(SPLIT_MIN_BYTES, "", 2) == 2
+    assert decoders_for(SPLIT_MIN_BYTES - 1, "", 2) == 1
+    assert decoders_for(1 << 30, "", 1) == 1
+    assert decoders_for(1 << 30, "proto tcp", 2) == 1        # a filter of the user's
+    assert decoders_for(1 << 30, "-a -A srcip", 2) == 1      # an aggregate over halves differs
+    assert decoders_for(1 << 30, "  ", 2) == 2
 
 
 def test_nfdump_stderr_errors():
