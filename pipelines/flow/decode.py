@@ -46,6 +46,7 @@ SAME_PARITY = ("(src net 0.0.0.0 0.0.0.1 and dst net 0.0.0.0 0.0.0.1) or "
                "(src net 0.0.0.1 0.0.0.1 and dst net 0.0.0.1 0.0.0.1)")
 HALVES = (SAME_PARITY, f"not ({SAME_PARITY})")
 SPLIT_MIN_BYTES = 4 << 20
+CSV_BLOCK_BYTES = 4 << 20      # nfdump csv read per Arrow batch
 
 
 def nfdump_argv(path: str, process_opt: str = "", header: bool = False,
@@ -106,7 +107,7 @@ def _read_types(names: Sequence[str]) -> dict[str, pa.DataType]:
 
 
 def csv_batches(stdout: IO[bytes], names: Sequence[str], tz: str = "UTC",
-                block_size: int = 4 << 20) -> Iterator[pa.RecordBatch]:
+                block_size: int = CSV_BLOCK_BYTES) -> Iterator[pa.RecordBatch]:
     """Streams `nfdump -q -o csv` output as flow-table record batches."""
     head = stdout.read(len(NO_FLOWS))
     if not head or head == NO_FLOWS:

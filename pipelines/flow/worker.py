@@ -13,11 +13,11 @@ from pathlib import Path
 from common import decoder
 from common.binary import Binary, BinaryFileProcessor, Output
 from common.errors import ConfigError, DecodeError, DecoderUnavailable
-from common.schemas import FLOW
 from common.parallel import merged
-from pipelines.flow.decode import (HALVES, NFDUMP, check_options, csv_batches, decoders_for,
-                                   header_names, nfdump_argv, nfdump_failed,
-                                   SPLIT_MIN_BYTES)
+from common.schemas import FLOW
+from pipelines.flow.decode import (CSV_BLOCK_BYTES, HALVES, NFDUMP, SPLIT_MIN_BYTES,
+                                   check_options, csv_batches, decoders_for, header_names,
+                                   nfdump_argv, nfdump_failed)
 
 log = logging.getLogger(__name__)
 
@@ -99,11 +99,12 @@ class FlowProcessor(BinaryFileProcessor):
         def batches(records: str | None):
             argv = nfdump_argv(str(local), self.pipeline.process_opt, records=records)
             with decoder.stream(argv, self.env, stderr_fails=nfdump_failed) as out:
-                yield from csv_batches(out, names, self.tz)
+                # two readers, each with half the block: memory as with one
+                yield from csv_batches(out, names, self.tz, block_size=CSV_BLOCK_BYTES // parts)
 
         halves = [None] if parts == 1 else HALVES
         yield Output(binary.partition, self.output_name(binary),
-                     merged(lambda r=r: batches(r) for r in halves))
+                     merged((lambda r=r: batches(r) for r in halves), depth=1))
 
 
 PROCESSOR = FlowProcessor
