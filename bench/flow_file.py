@@ -21,6 +21,8 @@ TITLE = "Flow, one file: nfdump alone vs one worker end to end"
 HOUR = (2016, 1, 4, 9)
 WORKER_TIMEOUT_S = 1800
 BREAKDOWN_MAX_FLOWS = 1_000_000     # the in-process stage breakdown runs up to this size
+RATE_TARGET, RATE_TARGET_FLOWS = 0.9, 1_000_000   # worker >= 0.9 of nfdump's rate on 1M flows
+RSS_TARGET_MB = 300                 # at any file size
 
 
 def run(bench: Bench) -> dict:
@@ -47,12 +49,20 @@ def run(bench: Bench) -> dict:
         if "breakdown" in r:
             say("    in-process stages: " + ", ".join(f"{k} {v}" for k, v in
                                                       r["breakdown"].items()))
+    peak = max(r["worker_peak_rss_mb"] for r in rows)
     result = {
         "title": TITLE, "storage": "local", "runs": rows,
         "inputs": {"flow_sizes": list(args.flow_sizes), "nfdump_runs": args.nfdump_runs,
                    "files": {str(n): str(p) for n, p in files.items()}},
+        "targets": [{"figure": f"worker/nfdump rate, {r['flows']:,} flows",
+                     "value": f"{r['ratio']:.2f}", "target": f">= {RATE_TARGET}",
+                     "met": r["ratio"] >= RATE_TARGET}
+                    for r in rows if r["flows"] == RATE_TARGET_FLOWS] +
+                   [{"figure": "worker peak RSS MB, largest over all sizes",
+                     "value": f"{peak:.0f}", "target": f"<= {RSS_TARGET_MB}",
+                     "met": peak <= RSS_TARGET_MB}],
         "headlines": [(f"worker/nfdump rate, {r['flows']:,} flows", f"{r['ratio']:.2f}")
-                      for r in rows] +
+                      for r in rows if r["flows"] != RATE_TARGET_FLOWS] +
                      [(f"worker peak RSS MB, {r['flows']:,} flows",
                        f"{r['worker_peak_rss_mb']:.0f}") for r in rows],
         "columns": ["flows", "file MB", "nfdump s", "nfdump rows/s", "nfdump CPU s",
