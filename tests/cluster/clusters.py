@@ -21,13 +21,22 @@ def java() -> str:
     return str(Path(home, "bin", "java")) if home else "java"
 
 
+def cluster_id() -> str:
+    """A KRaft cluster id (a UUID in URL-safe base64). One in 64 begins with "-", which the
+    storage tool's command line takes for an option: those are drawn again."""
+    while True:
+        made = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not made.startswith("-"):
+            return made
+
+
 class KafkaCluster:
     """Three KRaft nodes: brokers on 127.0.0.1:19292/19294/19296, controllers one port up."""
 
     def __init__(self, folder: Path, nodes: int = 3, base_port: int = 19292):
         self.folder, self.nodes, self.base_port = folder, nodes, base_port
         self.procs: dict[int, subprocess.Popen] = {}
-        self.cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        self.cluster_id = cluster_id()
 
     def broker_port(self, node: int) -> int:
         return self.base_port + 2 * (node - 1)
@@ -76,9 +85,12 @@ num.io.threads=2
         self.folder.mkdir(parents=True, exist_ok=True)
         for node in range(1, self.nodes + 1):
             props = self._properties(node)
-            subprocess.run([*self._jvm("128m"), "kafka.tools.StorageTool", "format", "-t",
-                            self.cluster_id, "-c", str(props)], check=True,
-                           capture_output=True)
+            done = subprocess.run([*self._jvm("128m"), "kafka.tools.StorageTool", "format",
+                                   "-t", self.cluster_id, "-c", str(props)],
+                                  capture_output=True, text=True)
+            if done.returncode != 0:
+                raise RuntimeError(f"Kafka cluster: formatting node {node} failed: "
+                                   f"{(done.stderr or done.stdout).strip()[-1000:]}")
         for node in range(1, self.nodes + 1):
             self.start_node(node, wait=False)
         self.wait_for_brokers(self.nodes)
