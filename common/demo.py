@@ -45,9 +45,10 @@ class PipelineRun:
         return [line.split(":")[0] for line in out.stdout.split() if line.endswith(":1")]
 
     def wait(self, progress: Callable[[], tuple[int, int]], what: str,
-             timeout: float = 600) -> float:
+             timeout: float = 600, before_first: str | None = None) -> float:
         """Waits until progress() gives (done, total) with done == total, printing a progress
-        line with the rate every few seconds; returns the seconds it took."""
+        line with the rate every few seconds (`before_first` says what is going on while
+        nothing is done yet); returns the seconds it took."""
         started = last = time.monotonic()
         while True:
             done, total = progress()
@@ -63,7 +64,8 @@ class PipelineRun:
                                  f"tmux attach -t {self.session}")
             if now - last >= 3:
                 rate = done / (now - started)
-                print(f"  {what}: {done:,}/{total:,} ({rate:,.0f}/s)", flush=True)
+                doing = before_first if before_first and not done else f"{rate:,.0f}/s"
+                print(f"  {what}: {done:,}/{total:,} ({doing})", flush=True)
                 last = now
             time.sleep(0.5)
         seconds = time.monotonic() - started

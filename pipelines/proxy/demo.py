@@ -42,7 +42,8 @@ def demo(config: IngestConfig, spark, lines: int, keep: bool) -> tuple[bool, Pip
     stopped = 0
     try:
         log.rename(config.collector_folder(PIPELINE) / log.name)
-        run.wait(rows_placed, "rows in the proxy table", timeout=600)
+        run.wait(rows_placed, "rows in the proxy table", timeout=600,
+                 before_first="the Spark job is starting; rows come with its first batches")
     finally:
         if not keep:
             stopped = run.stop()
