@@ -45,7 +45,7 @@ def make_collector(config: IngestConfig, pipeline: PipelineConfig) -> Collector:
 _state: dict = {}
 
 
-def _init_process(config_path: str, pipeline_name: str, topic: str,
+def _init_process(master_pid: int, config_path: str, pipeline_name: str, topic: str,
                   log_config: str | None, log_level: str | None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # the master decides when work stops
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -53,13 +53,15 @@ def _init_process(config_path: str, pipeline_name: str, topic: str,
     logs.configure(log_config, log_level, "collector")
     logs.set_context(pipeline=pipeline_name)
     _state.update(args=(config_path, pipeline_name, topic))
-    threading.Thread(target=_exit_with_master, args=(os.getppid(),), daemon=True,
+    threading.Thread(target=_exit_with_master, args=(master_pid,), daemon=True,
                      name="master-watch").start()
 
 
 def _exit_with_master(master_pid: int) -> None:
     """A master killed with SIGKILL cannot stop its pool: each process leaves by itself.
-    A file it was handing over stays in the collector folder unless it was acknowledged."""
+    A file it was handing over stays in the collector folder unless it was acknowledged.
+    The master's pid comes from the master: a process still starting when the master died
+    already has another parent, and must leave at once."""
     while os.getppid() == master_pid:
         time.sleep(1)
     os._exit(0)
@@ -152,7 +154,8 @@ class Master:
         ctx = multiprocessing.get_context("spawn")
         return ProcessPoolExecutor(self.config.collector_processes, mp_context=ctx,
                                    initializer=_init_process,
-                                   initargs=(str(self.config.path.resolve()), self.pipeline.name,
+                                   initargs=(os.getpid(), str(self.config.path.resolve()),
+                                             self.pipeline.name,
                                              self.topic, logs.applied_config(),
                                              logging.getLevelName(logging.getLogger().level)))
 

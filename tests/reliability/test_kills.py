@@ -12,6 +12,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import psutil
 import pytest
 
 from common.config import load_config
@@ -160,6 +161,49 @@ def test_master_killed_while_uploading_and_publishing(tmp_path, kafka_up, metast
         codes = [p.stop() for p in procs]
     assert codes == [0, 0, 0]
     assert_exactly_once(config, ids, tmp_path)
+
+
+def pool_processes(master) -> list[psutil.Process]:
+    """The master's collector processes (spawned Python processes; not its resource tracker)."""
+    try:
+        children = psutil.Process(master.popen.pid).children()
+    except psutil.NoSuchProcess:
+        return []
+    out = []
+    for child in children:
+        try:
+            if "spawn_main" in " ".join(child.cmdline()):
+                out.append(child)
+        except psutil.NoSuchProcess:
+            pass
+    return out
+
+
+def test_pool_processes_leave_when_the_master_is_killed_as_they_start(tmp_path, kafka_up,
+                                                                     metastore_up):
+    """SIGKILL to the master alone while its collector processes are still starting: they
+    must leave by themselves, not live on as orphans holding a Kafka producer."""
+    config = fresh_config(tmp_path, collector_processes=2)
+    collector = config.pipeline(PIPELINE).collector_path
+    files, _ = make_files(tmp_path / "made", 4, 200)
+    for path in files:
+        path.rename(collector / path.name)
+    master = start_master(config.path, PIPELINE, 2, unique("SPOT-INGEST-flow"), tmp_path)
+    pool = wait_until(lambda: pool_processes(master) or None, 60,
+                      "the master's first collector process", interval=0.002)
+    # still starting: a spawned process imports for a good part of a second before its
+    # initializer runs
+    assert all(p.create_time() > time.time() - 1 for p in pool)
+    master.kill()
+    try:
+        wait_until(lambda: not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+                                   for p in pool), 20, "the collector processes to leave")
+    finally:
+        for p in pool:
+            try:
+                p.kill()
+            except psutil.NoSuchProcess:
+                pass
 
 
 def stored_now(folder: Path) -> set[str]:
