@@ -86,7 +86,8 @@ def kill_in_stage(worker, staging: Path, worker_id: int, target: str) -> str:
 def test_workers_killed_at_random_points_lose_and_double_nothing(tmp_path, kafka_up,
                                                                 metastore_up):
     """Two workers, each killed with SIGKILL ten times, each time at a stage drawn at random
-    (fetch, decode, Parquet write and placement, between files), and restarted."""
+    (fetch, decode, Parquet write and placement, between files), and restarted. One runs at
+    a time while its kill is aimed, so that the other does not use up the work meanwhile."""
     config = fresh_config(tmp_path)
     staging = Path(config.pipeline(PIPELINE).local_staging)
     files, ids = make_files(tmp_path / "made", 64, 30_000)    # enough work for every kill
@@ -100,8 +101,8 @@ def test_workers_killed_at_random_points_lose_and_double_nothing(tmp_path, kafka
     workers = {}
     try:
         for _ in range(10):
-            workers = {i: start_worker(config.path, PIPELINE, i, topic, tmp_path) for i in (0, 1)}
-            for i, worker in workers.items():
+            for i in (0, 1):
+                worker = workers[i] = start_worker(config.path, PIPELINE, i, topic, tmp_path)
                 wait_for(lambda: worker.log().count("reading SPOT-INGEST") > worker.log().count(
                     "killed here"), 60, f"worker {i} to start", [worker], interval=0.01)
                 target = random.choice(STAGES)
