@@ -33,6 +33,9 @@ UPLOAD_SECONDS = Histogram("spot_upload_seconds", "Storing a file (master: the b
                            "worker: its Parquet outputs)", ["pipeline", "role"], buckets=_SECONDS)
 REGISTER_SECONDS = Histogram("spot_register_seconds", "Registering a partition in the "
                              "metastore", ["pipeline"], buckets=_SECONDS)
+CELLS_NULLED = Counter("spot_cells_nulled", "Values that did not fit their column (an integer "
+                       "out of range, text in a number column), stored as NULL; the row is kept",
+                       ["pipeline", "column"])
 CONSUMER_LAG = Gauge("spot_consumer_lag", "Messages of its partition a worker has not "
                      "committed yet", ["pipeline", "topic", "partition"])
 
