@@ -3,8 +3,11 @@
 #
 #   bash start_standalone_ingest.sh PIPELINE WORKERS [TZ] [-c CONF]     (-c anywhere)
 #
-# The session is SPOT-INGEST-<pipeline>-<HH_MM_SS>: several ingests of one pipeline can run
-# side by side. A proxy pipeline gets one worker window running its Spark job with -p WORKERS.
+# The session is SPOT-INGEST-<pipeline>-<HH_MM_SS>. The master and the workers use the
+# pipeline's own topic, created by its first start and reused by every later one, so what a
+# stopped session left unread is read by the next. One master per collector folder: a second
+# session of a pipeline whose master runs is refused, naming it. A proxy pipeline gets one
+# worker window running its Spark job with -p WORKERS.
 # Stop it with `bash stop_standalone_ingest.sh SESSION` (or PIPELINE). The configuration is
 # -c CONF, else $SPOT_INGEST_CONF, else ingest_conf.json.
 set -euo pipefail
@@ -38,13 +41,14 @@ python=${SPOT_PYTHON:-$here/.venv/bin/python}
 [ -x "$python" ] || python=python3
 stamp=$(date +%H_%M_%S)
 session="SPOT-INGEST-$pipeline-$stamp"
-topic="SPOT-INGEST-${pipeline}_$(date +%H_%M_%S_%6N)"
 
-# Configuration, pipeline, arguments, tools, Kafka and the metastore: all checked before
-# anything is opened (one line on failure, naming what is wrong).
-check=$(TZ="$tz" "$python" "$here/master_collector.py" -t "$pipeline" -w "$workers" -id "$topic" \
+# Configuration, pipeline, arguments, tools, that no master watches the folder, Kafka and the
+# metastore: all checked before anything is opened (one line on failure, naming what is
+# wrong). The check names the pipeline's topic.
+check=$(TZ="$tz" "$python" "$here/master_collector.py" -t "$pipeline" -w "$workers" \
         "${conf[@]}" --check) || exit 1
 type=$(sed -n 's/.*(\(flow\|dns\|proxy\)) OK$/\1/p' <<<"$check")
+topic=$(sed -n 's/^topic \(.*\)$/\1/p' <<<"$check")
 
 if tmux has-session -t "=$session" 2>/dev/null; then
   echo "error: tmux session $session already exists (tmux attach -t $session)" >&2
@@ -56,6 +60,24 @@ fi
 tmux new-session -d -s "$session" -n master -c "$here" -e "TZ=$tz" \
   "$python" master_collector.py -t "$pipeline" -w "$workers" -id "$topic" "${conf[@]}"
 tmux set-option -w -t "=$session:master" remain-on-exit on
+
+# The workers start once the master holds the collector folder and has its topic ready (its
+# first line names it): a second launcher is then refused at its check, and a master that
+# cannot start (its topic refused, say) is reported here, with its own last words.
+deadline=$((SECONDS + 300))
+while :; do
+  screen=$(tmux capture-pane -p -J -S - -t "=$session:master" 2>/dev/null || true)
+  grep -qF "topic $topic (" <<<"$screen" && break
+  dead=$(tmux display-message -p -t "=$session:master" '#{pane_dead}' 2>/dev/null || echo 1)
+  if [ "$dead" = 1 ] || [ $SECONDS -ge $deadline ]; then
+    echo "error: the master of $pipeline did not start; its last words:" >&2
+    grep -v -e '^$' -e '^Pane is dead' <<<"$screen" | tail -n 5 >&2
+    tmux kill-session -t "=$session" 2>/dev/null || true
+    exit 1
+  fi
+  sleep 0.2
+done
+
 if [ "$type" = proxy ]; then
   tmux new-window -d -t "=$session" -n worker -c "$here" -e "TZ=$tz" \
     "$python" worker.py -t "$pipeline" -i 0 --topic "$topic" -p "$workers" "${conf[@]}"

@@ -39,7 +39,23 @@ else
   session=$matches
 fi
 
+# Our entry points install their stop handler first thing; a process still starting (the
+# interpreter itself loading) would die of a Ctrl-C instead of stopping cleanly: wait until
+# each catches SIGINT (its SigCgt mask has bit 2), for at most 30 s.
+catches_sigint() {
+  local mask
+  mask=$(awk '/^SigCgt:/ {print $2}' "/proc/$1/status" 2>/dev/null) || return 1
+  [ -n "$mask" ] && (( 0x$mask & 2 ))
+}
 windows=$(tmux list-windows -t "=$session" -F '#{window_name}')
+for window in $windows; do
+  ready=$((SECONDS + 30))
+  while [ "$(tmux display-message -p -t "=$session:$window" '#{pane_dead}')" != 1 ] &&
+        ! catches_sigint "$(tmux display-message -p -t "=$session:$window" '#{pane_pid}')" &&
+        [ $SECONDS -lt $ready ]; do
+    sleep 0.1
+  done
+done
 for window in $windows; do                  # the master is the first window
   tmux send-keys -t "=$session:$window" C-c
 done

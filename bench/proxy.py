@@ -93,7 +93,8 @@ def run(bench: Bench) -> dict:
 
 
 def run_job(bench: Bench, config, folder: Path, log_path: Path, valid: int) -> dict:
-    from common.kafka_io import Publisher, ensure_topic
+    from common.kafka_admin import ensure_topic
+    from common.kafka_io import Publisher
     from pipelines.proxy import log_writer, submit
 
     topic = bench.topic("proxy")

@@ -292,7 +292,7 @@ def one_message(bench: Bench, config, storage, pipeline: str, local: Path, remot
     """One worker (under `wrapper`, e.g. py-spy, when given) on one message: started and
     ready first, then the binary is stored and its message published, as a master would.
     The figure is the worker's own line; CPU and peak RSS are read just before it stops."""
-    from common.kafka_io import ensure_topic
+    from common.kafka_admin import ensure_topic
 
     topic = bench.topic(pipeline)
     ensure_topic(config.kafka, topic, 1)

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 from typing import Callable, NoReturn
 
-from common import kerberos, logs
+from common import early, kerberos, logs
 from common.config import IngestConfig, PipelineConfig, load_config, resolve_config_path
 from common.errors import SpotIngestError, describe
-from common.parallel import STOP_SIGNALS
 
 class ArgumentParser(argparse.ArgumentParser):
     """argparse that reports a bad argument as one line and exit code 1."""
@@ -78,9 +76,9 @@ def config_from_args(args: argparse.Namespace, role: str = "-") -> IngestConfig:
 
 def stop_on_signals(stop: Callable[..., None]) -> None:
     """Ctrl-C, SIGTERM and SIGHUP (tmux kill-session, a closed terminal) all ask for a clean
-    stop: in-flight work is finished or left for the next run, never lost."""
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, stop)
+    stop: in-flight work is finished or left for the next run, never lost. A signal that
+    arrived during start-up (held by common.early) is handed on now."""
+    early.hand_over(stop)
 
 
 def run(main: Callable[[], int | None]) -> NoReturn:

@@ -104,6 +104,13 @@ def _port(v: Any) -> int:
     return n
 
 
+def _port_or_zero(v: Any) -> int:
+    n = _int(v)
+    if not 0 <= n <= 65535:
+        raise _Invalid
+    return n
+
+
 def _memory(v: Any) -> str:
     if isinstance(v, str) and re.fullmatch(r"\d+[kKmMgGtT]?", v.strip()):
         return v.strip()
@@ -157,6 +164,12 @@ def _thrift_uris(v: Any) -> tuple[str, ...]:
             re.fullmatch(r"thrift://[^\s:/]+:\d+", u) for u in uris):
         raise _Invalid
     return uris
+
+
+def _topic_name(v: Any) -> str:
+    if isinstance(v, str) and re.fullmatch(r"[A-Za-z0-9._\-]{1,249}", v) and v not in (".", ".."):
+        return v
+    raise _Invalid
 
 
 def _one_or_two(v: Any) -> int:
@@ -304,10 +317,13 @@ class HiveSettings(_Section):
 
 
 class MetricsSettings(_Section):
-    """Prometheus endpoints: the master on `port`, worker N on port + 1 + N; off when unset."""
-    port: Annotated[int | None, _accepts(_port)] = Key(
-        "a port number (1-65535)",
-        "Prometheus endpoints (master on port, worker N on port + 1 + N); unset: off", None)
+    """Prometheus endpoints: the master on `port`, worker N on port + 1 + N, or 0: any free
+    port for every process (published in ingest_status); off when unset."""
+    port: Annotated[int | None, _accepts(_port_or_zero)] = Key(
+        "a port number (0-65535)",
+        "Prometheus endpoints: master on port, worker N on port + 1 + N (pipelines.<name>."
+        "metrics_port gives a pipeline its own); 0: any free port for every process, shown by "
+        "ingest_status; unset: off", None)
     host: Annotated[str, _accepts(_non_empty_str)] = Key(
         "an address to listen on", "the address the endpoints listen on", "127.0.0.1")
 
@@ -364,6 +380,15 @@ class PipelineConfig(_Section):
         "a folder URI (file:///..., hdfs://host:port/...)",
         "proxy: the job's checkpoints, one folder per topic (unset: "
         "<hdfs_app_path>/proxy/stage/<name>/checkpoints)", None)
+    metrics_port: Annotated[int | None, _accepts(_port_or_zero)] = Key(
+        "a port number (0-65535)",
+        "this pipeline's Prometheus endpoints, as metrics.port but for it alone (several "
+        "pipelines on one host each need their own, or 0) (unset: metrics.port)", None)
+    topic: Annotated[str | None, _accepts(_topic_name)] = Key(
+        "a Kafka topic name (letters, digits, '.', '_', '-')",
+        "the pipeline's topic, created once and reused by every start (unset: "
+        "SPOT-INGEST-<dbname>-<name>); master_collector.py -id and worker.py --topic override "
+        "it", None)
     _name: str = PrivateAttr("")
     _create: bool = PrivateAttr(False)
 
@@ -429,6 +454,12 @@ class IngestConfig(_Section):
             raise ConfigError(f"{self.path}: key 'pipelines.{name}.collector_path': folder "
                               f"'{folder}' does not exist")
         return folder
+
+    def topic_of(self, name: str) -> str:
+        """The topic a pipeline's master and workers share for the life of the installation:
+        pipelines.<name>.topic, else SPOT-INGEST-<dbname>-<name> (the database names the
+        installation, so two installations sharing one Kafka never share a topic)."""
+        return self.pipeline(name).topic or f"SPOT-INGEST-{self.dbname}-{name}"
 
     def pipeline(self, name: str) -> PipelineConfig:
         try:

@@ -8,6 +8,7 @@ Two kinds of failure must never be confused (DESIGN.md, delivery guarantees):
   a decoder that is missing or was killed by a signal, a full disk. The work is retried and
   the file is never set aside for it.
 """
+import errno
 
 
 class SpotIngestError(Exception):
@@ -31,6 +32,13 @@ class StorageError(TransientError):
     """A storage operation failed; carries the path and the backend's message."""
 
 
+class StorageRefused(StorageError):
+    """The storage refused one path for a reason of that path, not of the machine: permission
+    denied, no such file, not a folder, a name it does not accept. Retrying cannot help, so it
+    counts against max_attempts like any other fault of the file (a subclass of StorageError
+    so every `except StorageError` still sees it)."""
+
+
 class CatalogError(TransientError):
     """The Hive Metastore is unreachable or refused an operation."""
 
@@ -51,7 +59,30 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
+# errno values that speak of the machine (a disk, memory, a descriptor table, the network),
+# never of one file: a full or read-only disk, an I/O error, a lost connection.
+MACHINE_ERRNOS = frozenset({
+    errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.ENOMEM, errno.EMFILE,
+    errno.ENFILE, errno.ENOBUFS, errno.EAGAIN, errno.EBUSY, errno.ETXTBSY, errno.ENODEV,
+    errno.ENXIO, errno.ESTALE, errno.EINTR, errno.EPIPE, errno.ECONNREFUSED,
+    errno.ECONNRESET, errno.ECONNABORTED, errno.ETIMEDOUT, errno.EHOSTUNREACH,
+    errno.EHOSTDOWN, errno.ENETUNREACH, errno.ENETDOWN, errno.ENETRESET, errno.ENOTCONN,
+    errno.ENOLCK, errno.EREMOTEIO,
+})
+
+
 def is_machine_fault(exc: BaseException) -> bool:
     """Faults of the machine or a service, never the file's: retried without a limit.
-    OSError covers a full or read-only disk and lost connections."""
-    return isinstance(exc, (TransientError, OSError, MemoryError))
+
+    Our own TransientErrors (a service down, a decoder killed) and MemoryError are; of the
+    OSErrors only those whose errno speaks of the machine (MACHINE_ERRNOS). An OSError about
+    the file itself - a corrupt gzip stream (BadGzipFile has no errno), permission denied or
+    no such file on one path - is not: it is retried max_attempts times, then set aside. So is
+    a StorageRefused (the storage refusing one path)."""
+    if isinstance(exc, StorageRefused):
+        return False
+    if isinstance(exc, (TransientError, MemoryError)):
+        return True
+    if isinstance(exc, OSError):
+        return exc.errno in MACHINE_ERRNOS
+    return False

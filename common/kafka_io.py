@@ -1,12 +1,12 @@
-"""Kafka plumbing: topics through the Admin API, a producer whose sends are confirmed
-(acks=all) before the caller goes on, and a consumer bound to exactly one partition that
-commits by hand and resumes from its committed offset (group = topic)."""
+"""Kafka clients: a producer whose sends are confirmed (acks=all) before the caller goes on,
+and a consumer bound to exactly one partition that commits by hand and resumes from its
+committed offset (group = topic). Topics and offsets through the Admin API are in
+common/kafka_admin.py."""
 from __future__ import annotations
 
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime
 
 from common.config import KafkaSettings
 from common.errors import ConfigError, KafkaError
@@ -18,11 +18,6 @@ SEND_TIMEOUT_S = 60
 COMMIT_TIMEOUT_MS = 10000    # then the caller retries: a stop request is heard in between
 _REQUEST_TIMEOUT_MS = 30000
 _BOOTSTRAP_TIMEOUT_MS = 15000
-
-
-def default_topic_name(pipeline: str, now: datetime | None = None) -> str:
-    now = now or datetime.now()
-    return f"SPOT-INGEST-{pipeline}_{now:%H_%M_%S_%f}"
 
 
 def check_topic_name(name: str) -> str:
@@ -45,131 +40,6 @@ def security_options(kafka: KafkaSettings) -> dict[str, str]:
 def _unreachable(kafka: KafkaSettings, exc: Exception) -> KafkaError:
     detail = str(exc) or type(exc).__name__
     return KafkaError(f"cannot reach Kafka at {kafka.bootstrap}: {detail}")
-
-
-def _admin(kafka: KafkaSettings):
-    from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError as ClientError
-
-    try:
-        return KafkaAdminClient(bootstrap_servers=kafka.bootstrap, client_id="spot-ingest-admin",
-                                request_timeout_ms=_REQUEST_TIMEOUT_MS,
-                                bootstrap_timeout_ms=_BOOTSTRAP_TIMEOUT_MS,
-                                **security_options(kafka))
-    except ClientError as exc:
-        raise _unreachable(kafka, exc) from None
-
-
-def ping(kafka: KafkaSettings, timeout_ms: int = 5000) -> None:
-    """KafkaError unless a broker answers within the timeout."""
-    from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError as ClientError
-
-    try:
-        admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap, client_id="spot-ingest-ping",
-                                 request_timeout_ms=timeout_ms, bootstrap_timeout_ms=timeout_ms,
-                                 **security_options(kafka))
-    except ClientError:
-        raise KafkaError(f"Kafka does not answer at {kafka.bootstrap}") from None
-    admin.close()
-
-
-def broker_count(kafka: KafkaSettings, timeout_ms: int = 5000) -> int:
-    """Brokers the cluster lists as registered (0 when none answers)."""
-    from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError as ClientError
-
-    try:
-        admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap, client_id="spot-ingest-ping",
-                                 request_timeout_ms=timeout_ms, bootstrap_timeout_ms=timeout_ms,
-                                 connections_max_idle_ms=10_000, **security_options(kafka))
-    except ClientError:
-        return 0
-    try:
-        return len(admin.describe_cluster().get("brokers") or [])
-    except ClientError:
-        return 0
-    finally:
-        admin.close()
-
-
-def topic_partitions(kafka: KafkaSettings, topic: str) -> int | None:
-    """Number of partitions of topic, None when it does not exist."""
-    admin = _admin(kafka)
-    try:
-        return _partition_count(admin, topic)
-    finally:
-        admin.close()
-
-
-def _partition_count(admin, topic: str) -> int | None:
-    from kafka.errors import KafkaError as ClientError
-
-    try:
-        described = admin.describe_topics([topic])
-    except ClientError as exc:
-        if type(exc).__name__ == "UnknownTopicOrPartitionError":
-            return None
-        raise KafkaError(f"cannot describe topic '{topic}': {exc}") from None
-    for entry in described:
-        if _topic_of(entry) == topic and entry.get("error_code", 0) == 0:
-            return len(entry.get("partitions") or [])
-    return None
-
-
-def _topic_of(entry: dict) -> str | None:
-    return entry.get("name", entry.get("topic"))
-
-
-def topic_configs(kafka: KafkaSettings) -> dict[str, str]:
-    """Durability of every topic a master creates: with acks=all a message counts as sent
-    only once min.insync.replicas replicas hold it (not the leader alone), and it stays long
-    enough for a stopped worker to come back and read it."""
-    return {"min.insync.replicas": str(kafka.min_insync_replicas),
-            "retention.ms": str(kafka.retention_hours * 3600 * 1000)}
-
-
-def ensure_topic(kafka: KafkaSettings, topic: str, partitions: int) -> bool:
-    """Creates topic with `partitions` partitions and topic_configs(). An existing topic with
-    at least that many is reused as it is; one with fewer is an error. Returns True when the
-    topic was created."""
-    from kafka.admin import NewTopic
-    from kafka.errors import KafkaError as ClientError, TopicAlreadyExistsError
-
-    check_topic_name(topic)
-    admin = _admin(kafka)
-    try:
-        existing = _partition_count(admin, topic)
-        if existing is None:
-            try:
-                admin.create_topics([NewTopic(topic, partitions, kafka.replication_factor,
-                                              topic_configs=topic_configs(kafka))],
-                                    timeout_ms=_REQUEST_TIMEOUT_MS)
-                _wait_for_leaders(admin, topic, partitions)
-                return True
-            except TopicAlreadyExistsError:
-                existing = _partition_count(admin, topic)  # created concurrently
-            except ClientError as exc:
-                raise KafkaError(f"cannot create topic '{topic}' with {partitions} partitions "
-                                 f"(replication factor {kafka.replication_factor}): {exc}") from None
-        if existing is None or existing < partitions:
-            raise KafkaError(f"topic '{topic}' has {existing or 0} partitions but {partitions} "
-                             f"workers need {partitions}: use another topic name or fewer workers")
-        return False
-    finally:
-        admin.close()
-
-
-def _wait_for_leaders(admin, topic: str, partitions: int, attempts: int = 50) -> None:
-    import time
-
-    for _ in range(attempts):
-        described = admin.describe_topics([topic])
-        parts = [p for e in described if _topic_of(e) == topic for p in e.get("partitions") or []]
-        if len(parts) >= partitions and all(p.get("leader_id", -1) >= 0 for p in parts):
-            return
-        time.sleep(0.1)
-    raise KafkaError(f"topic '{topic}' was created but its partitions have no leader yet")
 
 
 class Publisher:
@@ -231,7 +101,9 @@ class PartitionConsumer:
     the committed offset (the earliest one when nothing was committed); commits by hand."""
 
     def __init__(self, kafka: KafkaSettings, topic: str, partition: int,
-                 wait_for_topic_s: float = 0):
+                 wait_for_topic_s: float | None = 0, stopping=None):
+        """wait_for_topic_s: how long to wait for the topic and this partition to exist
+        (None: until `stopping`, a threading.Event, is set); then KafkaError."""
         from kafka import KafkaConsumer, TopicPartition
         from kafka.errors import KafkaError as ClientError
 
@@ -249,28 +121,41 @@ class PartitionConsumer:
             )
         except ClientError as exc:
             raise _unreachable(kafka, exc) from None
-        available = self._wait_for_topic(topic, wait_for_topic_s)
+        available = self._wait_for_partition(topic, partition, wait_for_topic_s, stopping)
         if not available:
             self._consumer.close()
-            raise KafkaError(f"topic '{topic}' does not exist on {kafka.bootstrap}"
-                             + (f" (waited {wait_for_topic_s:.0f} s)" if wait_for_topic_s else ""))
+            waited = f" (waited {wait_for_topic_s:.0f} s)" if wait_for_topic_s else ""
+            raise KafkaError(f"topic '{topic}' does not exist on {kafka.bootstrap}{waited}")
         if partition not in available:
             self._consumer.close()
             raise KafkaError(f"topic '{topic}' has no partition {partition} "
                              f"(partitions 0-{max(available)})")
         self._consumer.assign([self._tp])
 
-    def _wait_for_topic(self, topic: str, seconds: float) -> set[int] | None:
-        """A worker may start before its master has created the topic: wait a little."""
+    def _wait_for_partition(self, topic: str, partition: int, seconds: float | None,
+                            stopping) -> set[int] | None:
+        """A worker may start before its master has created the topic, or grown it to this
+        worker's partition (a start with more workers): it waits, saying so every 30 s."""
         import time
 
-        deadline = time.monotonic() + seconds
+        deadline = None if seconds is None else time.monotonic() + seconds
+        said = None
         while True:
             available = self._consumer.partitions_for_topic(topic)
-            if available or time.monotonic() >= deadline:
+            if (available and partition in available) or \
+                    (deadline is not None and time.monotonic() >= deadline) or \
+                    (stopping is not None and stopping.is_set()):
                 return available
-            log.info("waiting for topic %s to be created", topic)
-            time.sleep(1)
+            if said is None or time.monotonic() - said >= 30:
+                said = time.monotonic()
+                log.info("waiting for topic %s to %s partition %d (its master creates it: "
+                         "master_collector.py -w %d or more)", topic,
+                         "have a" if available else "be created with", partition,
+                         partition + 1)
+            if stopping is not None:
+                stopping.wait(1)
+            else:
+                time.sleep(1)
             self._consumer.topics()  # refreshes metadata
 
     def poll(self, timeout_ms: int = 1000, max_records: int | None = None) -> list[Message]:

@@ -71,3 +71,12 @@ def partition_dir(app_path: str, source: str, part: HourPartition) -> str:
 def setup_folders(app_path: str) -> list[str]:
     """Every folder spot_setup creates: <app>/{flow,dns,proxy}/{binary,hive,stage}."""
     return [posixpath.join(app_path, s, sub) for s in SOURCES for sub in SUBFOLDERS]
+
+
+def checkpoint_dir(app_path: str, pipeline: str, checkpoint_path: str | None,
+                   topic: str) -> str:
+    """The proxy job's checkpoint of one topic: <checkpoint_path>/<topic>, by default
+    <app>/proxy/stage/<pipeline>/checkpoints/<topic>. A checkpoint holds the offsets of one
+    topic, so each topic has its own."""
+    base = checkpoint_path or posixpath.join(app_path, "proxy", "stage", pipeline, "checkpoints")
+    return posixpath.join(base, topic)

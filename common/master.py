@@ -18,13 +18,15 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-from common import logs, metrics
+from common import logs, metrics, topics
 from common.config import IngestConfig, PipelineConfig, load_config
 from common.errors import ConfigError, SpotIngestError, describe, is_machine_fault
-from common.kafka_io import Publisher, ensure_topic
+from common.folder_lock import FolderLock
+from common.kafka_io import Publisher
 from common.messages import stored_name
 from common.plugin import Collected, Collector, Partitions, Published, RejectedFile, load
 from common.storage import open_storage
+from common.topics import TopicPlan
 from common.watcher import FileWatcher
 
 log = logging.getLogger("spot.master")
@@ -86,13 +88,23 @@ def _publish(item: Collected, partitions: Partitions) -> list[Published]:
 
 # ------------------------------------------------------------------ the master itself
 
+def free_name(folder: Path, name: str) -> str:
+    """`name`, or `name.1`, `name.2`, ... : the first one not taken in folder (with its
+    .reason), so a second file set aside under one name never replaces the first."""
+    candidate, n = name, 0
+    while (folder / candidate).exists() or (folder / f"{candidate}.reason").exists():
+        n += 1
+        candidate = f"{name}.{n}"
+    return candidate
+
+
 def set_aside(item: Collected, root: Path, reason: str) -> Path:
     """Moves a file that can never be collected to <collector_path>/.quarantine/, named after
-    its relative path (files of the same name in two sub-folders stay apart), with the reason
-    beside it."""
+    its relative path (files of the same name in two sub-folders stay apart; one set aside
+    earlier under the same name is kept), with the reason beside it."""
     folder = root / QUARANTINE
     folder.mkdir(exist_ok=True)
-    name = stored_name(item.relative)
+    name = free_name(folder, stored_name(item.relative))
     target = folder / name
     (folder / f"{name}.reason").write_text(f"{item.relative}: {reason}\n", errors="replace")
     os.replace(item.path, target)
@@ -110,13 +122,17 @@ class Master:
         self.failed = 0
         self.pool_restarts = 0
         self._root = pipeline.collector_path
+        self.lock = FolderLock(self._root, pipeline.name)
         # set by the watcher's events and finished hand-overs: the loop acts at once rather
         # than at its next poll (a file renamed in is published within milliseconds)
         self._wake = threading.Event()
 
     def check(self) -> None:
-        """The collector folder (created when configured relative) and the tools."""
+        """The collector folder (created when configured relative), that no other master
+        watches it, and the tools."""
         self._root = self.config.collector_folder(self.pipeline.name)
+        self.lock = FolderLock(self._root, self.pipeline.name)
+        self.lock.probe()
         self.collector.check_environment()
 
     def check_services(self) -> None:
@@ -124,7 +140,7 @@ class Master:
         starting anything); one line naming the one that does not."""
         from common.catalog import Catalog
         from common.errors import CatalogError, KafkaError
-        from common.kafka_io import ping
+        from common.kafka_admin import ping
 
         hint = " (make services starts the local stack)"
         try:
@@ -138,13 +154,23 @@ class Master:
             raise CatalogError(f"the Hive Metastore does not answer at "
                                f"{', '.join(self.config.hive.metastore_uris)}{hint}") from None
 
-    def prepare(self) -> bool:
-        """check(), then creates or reuses the topic and serves the metrics; True when the
-        topic is new."""
+    def prepare(self) -> TopicPlan:
+        """check(), then takes the collector folder for the life of this process, creates,
+        grows or reuses the topic and fits the workers to it (common/topics.py), hands on
+        what topics of the earlier version left unread, and serves the metrics."""
         self.check()
-        created = ensure_topic(self.config.kafka, self.topic, self.workers)
-        metrics.serve(self.config, 0)
-        return created
+        self.lock.acquire(topic=self.topic, workers=self.workers)
+        plan = topics.prepare_topic(self.config, self.pipeline, self.topic, self.workers)
+        self.workers = plan.publish_over
+        storage = open_storage(self.config)
+        if self.pipeline.type == "proxy":
+            topics.refuse_unread_legacy_proxy(self.config, self.pipeline, storage)
+        else:
+            topics.drain_legacy(self.config, self.pipeline, self.topic, self.workers, storage)
+        address = metrics.serve(self.config, self.pipeline.name, 0)
+        if address:
+            self.lock.update(metrics=address)
+        return plan
 
     def stop(self, *_args) -> None:
         self.stopping.set()
@@ -211,6 +237,7 @@ class Master:
             # Files not started yet stay in the collector folder for the next run.
             self.pool.shutdown(wait=True, cancel_futures=True)
             self._collect(in_flight, watcher)
+            self.lock.release()
         log.info("%s: stopped; %d file(s) published, %d failure(s)", self.pipeline.name,
                  self.published, self.failed)
         return 0

@@ -1,5 +1,7 @@
 """Prometheus metrics of masters and workers, served on the port the configuration sets
-(`metrics.port`; off when unset): the master on that port, worker N on port + 1 + N."""
+(`metrics.port` or `pipelines.<name>.metrics_port`; off when unset): the master on that
+port, worker N on port + 1 + N; 0 gives every process a free port of its own, which the
+master's lock file and the workers' commits publish for ingest_status."""
 from __future__ import annotations
 
 import logging
@@ -40,18 +42,25 @@ CONSUMER_LAG = Gauge("spot_consumer_lag", "Messages of its partition a worker ha
                      "committed yet", ["pipeline", "topic", "partition"])
 
 
-def serve(config: IngestConfig, offset: int) -> int | None:
-    """Starts the metrics endpoint of this process (port + offset); None when metrics are
-    off. A port in use is one clear error."""
-    if config.metrics.port is None:
+def serve(config: IngestConfig, pipeline: str, offset: int) -> str | None:
+    """Starts the metrics endpoint of this process; returns its address (host:port), None
+    when metrics are off. The port: pipelines.<name>.metrics_port, else metrics.port, plus
+    `offset` (master 0, worker N 1 + N); 0 means any free port. A port in use is one clear
+    error."""
+    base = config.pipeline(pipeline).metrics_port
+    base = config.metrics.port if base is None else base
+    if base is None:
         return None
     from common.errors import ConfigError
 
-    port = config.metrics.port + offset
+    port = base + offset if base else 0
     try:
-        start_http_server(port, addr=config.metrics.host)
+        server, _ = start_http_server(port, addr=config.metrics.host)
     except OSError as exc:
         raise ConfigError(f"metrics: cannot listen on {config.metrics.host}:{port}: "
-                          f"{exc.strerror or exc}") from None
-    log.info("metrics on http://%s:%d/metrics", config.metrics.host, port)
-    return port
+                          f"{exc.strerror or exc} (another pipeline on this host? give each "
+                          "its own pipelines.<name>.metrics_port, or set metrics.port to 0)") \
+            from None
+    address = f"{config.metrics.host}:{server.server_port}"
+    log.info("metrics on http://%s/metrics", address)
+    return address

@@ -17,8 +17,7 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
-# Ctrl-C, SIGTERM, SIGHUP: a process's stop requests (common/cli.py installs their handlers)
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+from common.early import STOP_SIGNALS  # a process's stop requests
 
 _DONE = object()
 _PUT_WAIT_S = 0.1

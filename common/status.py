@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import posixpath
-import struct
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -14,16 +13,22 @@ from pathlib import Path
 from common.catalog import Catalog
 from common.config import IngestConfig, PipelineConfig
 from common.errors import KafkaError, SpotIngestError
-from common.layout import quarantine_dir, table_root
-from common.schemas import TABLES
+from common.folder_lock import read_holder
+from common.layout import checkpoint_dir, quarantine_dir
 from common.storage import Storage
+from common.table_status import TableStatus, table_status
 
-ACTIVE_WITHIN_S = 45          # a worker commits or re-commits at least every 15 s
-NEWEST_PARTITIONS = 3
+ACTIVE_WITHIN_S = 45          # a worker (or the proxy job) re-commits at least every 15 s
 
 
 class ServiceDown(SpotIngestError):
     """A service the status needs does not answer (exit code 2)."""
+
+
+def _kafka_down(config: IngestConfig, exc: KafkaError) -> ServiceDown:
+    if str(exc).startswith("cannot reach Kafka"):
+        return ServiceDown(f"Kafka does not answer at {config.kafka.bootstrap}")
+    return ServiceDown(f"Kafka at {config.kafka.bootstrap} did not answer: {exc}")
 
 
 @dataclass
@@ -35,6 +40,7 @@ class PartitionStatus:
     active: bool
     last_seen_seconds: float | None = None
     worker: str | None = None
+    metrics: str | None = None          # host:port of the worker's Prometheus endpoint
 
 
 @dataclass
@@ -59,22 +65,7 @@ class FolderStatus:
     waiting: int
     oldest_age_seconds: float | None
     set_aside: list[SetAside] = field(default_factory=list)
-
-
-@dataclass
-class PartitionRows:
-    values: list[str]
-    location: str
-    files: int
-    rows: int
-    newest: str | None
-
-
-@dataclass
-class TableStatus:
-    table: str
-    partitions: int
-    newest: list[PartitionRows]
+    master: dict | None = None          # what the folder's lock says of the master holding it
 
 
 @dataclass
@@ -82,7 +73,7 @@ class PipelineStatus:
     pipeline: str
     type: str
     topics: list[TopicStatus]
-    collector: FolderStatus
+    collector: FolderStatus | None
     quarantine: list[SetAside]
     tables: list[TableStatus]
     rejected_lines: int | None = None
@@ -96,82 +87,99 @@ class PipelineStatus:
 
 # ------------------------------------------------------------------ Kafka
 
-def pipeline_topics(config: IngestConfig, pipeline: str) -> list[str]:
-    """Topics named after the pipeline (SPOT-INGEST-<pipeline>_...), newest name last."""
-    admin = _admin(config)
+def pipeline_topics(config: IngestConfig, pipeline: PipelineConfig,
+                    storage: Storage | None = None) -> list[str]:
+    """The pipeline's topic (when it exists), then the topics an earlier version made for it
+    (SPOT-INGEST-<pipeline>_HH_MM_SS_micro, matched exactly) that still hold unread
+    messages, oldest first by the time of their first message."""
+    from common.kafka_admin import list_topics
+    from common.topics import legacy_topics
+
     try:
-        names = admin.list_topics()
-    finally:
-        admin.close()
-    return sorted(t for t in names if t.startswith(f"SPOT-INGEST-{pipeline}_"))
+        names = list_topics(config.kafka)
+        own = config.topic_of(pipeline.name)
+        old = [t for t in legacy_topics(names, pipeline.name)
+               if topic_status(config, t, pipeline=pipeline, storage=storage).lag]
+        old.sort(key=lambda t: _first_message_time(config, t))
+    except KafkaError as exc:
+        raise _kafka_down(config, exc) from None
+    return ([own] if own in names else []) + old
 
 
-def _admin(config: IngestConfig):
-    from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError as ClientError
+def _first_message_time(config: IngestConfig, topic: str) -> float:
+    """When a topic's oldest kept message was written (0 when it holds none): its names give
+    only a time of day, this orders topics of different days."""
+    from kafka import KafkaConsumer, TopicPartition
 
     from common.kafka_io import security_options
 
+    consumer = KafkaConsumer(bootstrap_servers=config.kafka.bootstrap, group_id=None,
+                             enable_auto_commit=False, consumer_timeout_ms=5000,
+                             **security_options(config.kafka))
     try:
-        return KafkaAdminClient(bootstrap_servers=config.kafka.bootstrap,
-                                client_id="spot-ingest-status", request_timeout_ms=10000,
-                                bootstrap_timeout_ms=5000, **security_options(config.kafka))
-    except ClientError:
-        raise ServiceDown(f"Kafka does not answer at {config.kafka.bootstrap}") from None
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(parts)
+        consumer.seek_to_beginning(*parts)
+        stamps = [r.timestamp for batch in consumer.poll(timeout_ms=5000).values()
+                  for r in batch[:1]]
+        return min(stamps) / 1000 if stamps else 0.0
+    finally:
+        consumer.close()
 
 
-def topic_status(config: IngestConfig, topic: str, now: float | None = None) -> TopicStatus:
+def topic_status(config: IngestConfig, topic: str, now: float | None = None,
+                 pipeline: PipelineConfig | None = None,
+                 storage: Storage | None = None) -> TopicStatus:
     """Per partition: end offset, the offset its worker committed (group = topic), the lag,
-    and whether a worker committed (or re-committed while idle) recently."""
-    from kafka import TopicPartition
-    from kafka.admin import OffsetSpec
-    from kafka.errors import KafkaError as ClientError
+    and whether a worker committed (or re-committed) recently. A proxy topic whose job never
+    committed to the group (an earlier version's job) is read at its checkpoint's position."""
+    from common.kafka_admin import topic_offsets
 
     now = time.time() if now is None else now
-    admin = _admin(config)
     try:
-        described = admin.describe_topics([topic])
-        parts = sorted(p.get("partition_index", p.get("partition")) for e in described if e.get("topic", e.get("name")) == topic
-                       and e.get("error_code", 0) == 0 for p in e.get("partitions") or [])
-        if not parts:
-            raise KafkaError(f"topic '{topic}' does not exist on {config.kafka.bootstrap}")
-        tps = [TopicPartition(topic, p) for p in parts]
-        ends = admin.list_partition_offsets({tp: OffsetSpec.LATEST for tp in tps})
-        committed = admin.list_group_offsets({topic: tps}).get(topic, {})
-    except ClientError as exc:
-        raise ServiceDown(f"Kafka at {config.kafka.bootstrap} did not answer: {exc}") from None
-    finally:
-        admin.close()
+        offsets = topic_offsets(config.kafka, topic)
+    except KafkaError as exc:
+        raise _kafka_down(config, exc) from None
+    if offsets is None:
+        raise ServiceDown(f"topic '{topic}' does not exist on {config.kafka.bootstrap}")
+    fallback = _checkpoint_position(config, pipeline, storage, topic) \
+        if pipeline is not None and pipeline.type == "proxy" and storage is not None and \
+        all(p.committed is None for p in offsets) else {}
     out = []
-    for tp in tps:
-        end = _offset_of(ends[tp])
-        mine = committed.get(tp)
-        done = mine.offset if mine is not None and mine.offset >= 0 else None
-        seen, worker = _who(mine.metadata if mine is not None else "", now)
-        out.append(PartitionStatus(tp.partition, end, done, end - (done or 0),
-                                   seen is not None and seen <= ACTIVE_WITHIN_S, seen, worker))
+    for p in offsets:
+        done = p.committed if p.committed is not None else fallback.get(p.partition)
+        seen, worker, address = _who(p.metadata, now)
+        out.append(PartitionStatus(p.partition, p.end, done, max(0, p.end - (done or 0)),
+                                   seen is not None and seen <= ACTIVE_WITHIN_S, seen, worker,
+                                   address))
     return TopicStatus(topic, out)
 
 
-def _offset_of(result) -> int:
-    return result.offset if hasattr(result, "offset") else int(result)
+def _checkpoint_position(config: IngestConfig, pipeline: PipelineConfig, storage: Storage,
+                         topic: str) -> dict[int, int]:
+    from common.topics import processed_offsets
+
+    checkpoint = checkpoint_dir(config.hdfs_app_path, pipeline.name, pipeline.checkpoint_path,
+                                topic)
+    return processed_offsets(storage, checkpoint, topic) or {}
 
 
-def _who(metadata: str, now: float) -> tuple[float | None, str | None]:
-    """(seconds since the last commit, "worker N on host pid P") from commit metadata."""
+def _who(metadata: str, now: float) -> tuple[float | None, str | None, str | None]:
+    """(seconds since the last commit, "worker N on host (pid P)", its metrics address)
+    from commit metadata (common.worker.commit_metadata)."""
     try:
         data = json.loads(metadata)
         return max(0.0, now - float(data["at"])), \
-            f"worker {data['worker']} on {data['host']} (pid {data['pid']})"
+            f"worker {data['worker']} on {data['host']} (pid {data['pid']})", data.get("metrics")
     except (ValueError, KeyError, TypeError):
-        return None, None
+        return None, None, None
 
 
 # ------------------------------------------------------------------ folders
 
 def folder_status(folder: Path, accepts, now: float | None = None) -> FolderStatus:
-    """Files waiting in a collector folder (what its master would take) and what it set
-    aside in .quarantine/ with the reasons."""
+    """Files waiting in a collector folder (what its master would take), what it set aside
+    in .quarantine/ with the reasons, and the master holding it."""
     now = time.time() if now is None else now
     waiting, oldest = 0, None
     if folder.is_dir():
@@ -192,7 +200,7 @@ def folder_status(folder: Path, accepts, now: float | None = None) -> FolderStat
         for reason in sorted(quarantine.glob("*.reason")):
             aside.append(SetAside(reason.name[:-len(".reason")],
                                   reason.read_text(errors="replace").strip()))
-    return FolderStatus(str(folder), waiting, oldest, aside)
+    return FolderStatus(str(folder), waiting, oldest, aside, read_holder(folder))
 
 
 def quarantined(storage: Storage, config: IngestConfig, pipeline: PipelineConfig) -> list[SetAside]:
@@ -205,84 +213,26 @@ def quarantined(storage: Storage, config: IngestConfig, pipeline: PipelineConfig
     return out
 
 
+_counted: dict[tuple[str, int], int] = {}     # (path, size) -> lines: each file read once
+
+
 def rejected_lines(storage: Storage, config: IngestConfig, pipeline: PipelineConfig) -> int:
-    """Proxy lines the job could not parse (JSON lines under <app>/proxy/rejected/<name>/)."""
+    """Proxy lines the job could not parse (JSON lines under <app>/proxy/rejected/<name>/).
+    The job writes each file once (a replayed batch replaces its own, size and all), so a
+    file already counted is not read again: a --watch refresh reads only the new ones."""
     folder = posixpath.join(config.hdfs_app_path, "proxy", "rejected", pipeline.name)
     total = 0
     for path in storage.files_under(folder):
         if posixpath.basename(path).startswith((".", "_")):
             continue
         size = storage.size(path)
-        total += storage.read_range(path, 0, size).count(b"\n") if size else 0
+        if (path, size) not in _counted:
+            _counted[(path, size)] = storage.read_range(path, 0, size).count(b"\n") if size else 0
+        total += _counted[(path, size)]
     return total
 
 
-# ------------------------------------------------------------------ tables
-
-def parquet_footer(storage: Storage, path: str):
-    """A Parquet file's metadata from its footer alone (two small reads, not the file)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    tail = storage.read_range(path, -8, 8)
-    if len(tail) != 8 or tail[4:] != b"PAR1":
-        raise ValueError(f"{path} is not a Parquet file")
-    length = struct.unpack("<I", tail[:4])[0]
-    footer = storage.read_range(path, -(length + 8), length + 8)
-    return pq.read_metadata(pa.BufferReader(b"PAR1" + footer))
-
-
-NEWEST_COLUMNS = {"flow": ("unix_tstamp",), "dns": ("unix_tstamp",),
-                  "proxy": ("p_date", "p_time")}
-
-
-def _newest(metadata, table: str) -> str | None:
-    """The newest row's time from the column statistics (no data read)."""
-    columns = NEWEST_COLUMNS[table]
-    best = None
-    for g in range(metadata.num_row_groups):
-        group = metadata.row_group(g)
-        values = []
-        for i in range(group.num_columns):
-            column = group.column(i)
-            if column.path_in_schema in columns and column.statistics is not None and \
-                    column.statistics.has_min_max:
-                values.append(column.statistics.max)
-        if len(values) == len(columns):
-            value = values[0] if len(values) == 1 else " ".join(map(str, values))
-            best = value if best is None or value > best else best
-    if best is None:
-        return None
-    if isinstance(best, int):
-        return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(best))
-    return str(best)
-
-
-def table_status(config: IngestConfig, storage: Storage, catalog: Catalog,
-                 table: str) -> TableStatus:
-    """The newest partitions of a table with their row counts, from Parquet footers."""
-    schema = TABLES[table]
-    partitions = catalog.list_partitions(config.dbname, table)
-    newest = []
-    root = table_root(config.hdfs_app_path, table)
-    for values, location in partitions[-NEWEST_PARTITIONS:][::-1]:
-        folder = posixpath.join(root, "/".join(
-            f"{c.name}={v.zfill(4 if c.name == 'y' else 2)}"
-            for c, v in zip(schema.partition_columns, values)))
-        rows = files = 0
-        newest_time = None
-        for path in storage.files_under(folder):
-            name = posixpath.basename(path)
-            if not name.endswith(".parquet") or name.startswith((".", "_")):
-                continue
-            metadata = parquet_footer(storage, path)
-            rows += metadata.num_rows
-            files += 1
-            seen = _newest(metadata, table)
-            newest_time = seen if newest_time is None or (seen and seen > newest_time) else newest_time
-        newest.append(PartitionRows(list(values), location, files, rows, newest_time))
-    return TableStatus(table, len(partitions), newest)
-
+# ------------------------------------------------------------------ all of it
 
 def pipeline_status(config: IngestConfig, pipeline: PipelineConfig, storage: Storage,
                     topics: list[str]) -> PipelineStatus:
@@ -291,7 +241,7 @@ def pipeline_status(config: IngestConfig, pipeline: PipelineConfig, storage: Sto
     from common.plugin import load
 
     accepts = load(pipeline.type, "collector")(config, pipeline).accepts
-    topic_states = [topic_status(config, t) for t in topics]
+    topic_states = [topic_status(config, t, pipeline=pipeline, storage=storage) for t in topics]
     try:
         with Catalog(config.hive.metastore_uris, timeout_s=10) as catalog:
             tables = [table_status(config, storage, catalog, pipeline.type)]
@@ -307,3 +257,19 @@ def pipeline_status(config: IngestConfig, pipeline: PipelineConfig, storage: Sto
     return PipelineStatus(pipeline.name, pipeline.type, topic_states,
                           folder_status(pipeline.collector_path, accepts), aside, tables,
                           rejected)
+
+
+def topic_only_status(config: IngestConfig, topic: str) -> PipelineStatus:
+    """`ingest_status.py --topic T` for a topic no configured pipeline owns: its partitions."""
+    return PipelineStatus("-", "-", [topic_status(config, topic)], None, [], [])
+
+
+def pipeline_of_topic(config: IngestConfig, topic: str) -> PipelineConfig | None:
+    """The configured pipeline a topic belongs to: its own topic, or one an earlier version
+    made for it."""
+    from common.topics import legacy_pattern
+
+    for name, pipeline in config.pipelines.items():
+        if config.topic_of(name) == topic or legacy_pattern(name).fullmatch(topic):
+            return pipeline
+    return None

@@ -6,6 +6,7 @@ backend's own message.
 """
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import posixpath
@@ -14,11 +15,17 @@ import uuid
 from abc import ABC, abstractmethod
 
 from common.config import IngestConfig
-from common.errors import StorageError
+from common.errors import StorageError, StorageRefused
 
 log = logging.getLogger(__name__)
 
 TMP_MARK = "._tmp_"
+# A read refused for a reason of the file itself (common.errors.StorageRefused).
+_REFUSED_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.ENOENT, errno.ENOTDIR,
+                             errno.EISDIR, errno.ENAMETOOLONG, errno.ELOOP})
+_REFUSED_HDFS = frozenset({"AccessControlException", "FileNotFoundException",
+                           "ParentNotDirectoryException", "InvalidPathException",
+                           "UnresolvedPathException"})
 
 
 def temporary_name(path: str) -> str:
@@ -131,8 +138,12 @@ class LocalStorage(Storage):
         # Hadoop-style: no percent-encoding, so partition folders keep their '=' signs.
         return "file://" + os.path.abspath(path)
 
-    def _fail(self, op: str, path: str, exc: OSError) -> StorageError:
-        return StorageError(f"{op} {path}: {exc.strerror or exc}")
+    def _fail(self, op: str, path: str, exc: OSError, reading: bool = False) -> StorageError:
+        """Reading one file, a refusal of that file (permission denied, gone, a folder) is
+        the file's fault; anything else, and every failure to write into our own tree (a
+        folder we cannot write is the whole machine's problem), is the machine's."""
+        kind = StorageRefused if reading and exc.errno in _REFUSED_ERRNOS else StorageError
+        return kind(f"{op} {path}: {exc.strerror or exc}")
 
     def mkdirs(self, path: str) -> None:
         try:
@@ -165,7 +176,7 @@ class LocalStorage(Storage):
                 f.seek(offset, os.SEEK_END if offset < 0 else os.SEEK_SET)
                 return f.read(length)
         except OSError as exc:
-            raise self._fail("read", path, exc) from None
+            raise self._fail("read", path, exc, reading=True) from None
 
     def rename(self, src: str, dst: str) -> None:
         try:
@@ -217,6 +228,8 @@ class LocalStorage(Storage):
         try:
             shutil.copyfile(remote_path, local_path)
         except OSError as exc:
+            if exc.filename == remote_path or exc.filename is None:
+                raise self._fail("download", remote_path, exc, reading=True) from None
             raise self._fail("download", remote_path, exc) from None
 
 
@@ -245,14 +258,18 @@ class WebHdfsStorage(Storage):
     def uri(self, path: str) -> str:
         return self.fs_uri + path
 
-    def _call(self, op: str, path: str, fn, *args, **kwargs):
+    def _call(self, op: str, path: str, fn, *args, reading: bool = False, **kwargs):
+        """One WebHDFS call; the server's message in a StorageError, a StorageRefused when a
+        read of one file is refused for that file (see LocalStorage._fail)."""
         import requests
 
         try:
             return fn(*args, **kwargs)
         except self._hdfs.util.HdfsError as exc:
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise StorageError(f"{op} {path}: {message}") from None
+            refused = reading and getattr(exc, "exception", None) in _REFUSED_HDFS
+            raise (StorageRefused if refused else StorageError)(f"{op} {path}: {message}") \
+                from None
         except requests.RequestException as exc:
             raise StorageError(f"{op} {path}: cannot reach WebHDFS at {self.url}: "
                                f"{type(exc).__name__}") from None
@@ -282,7 +299,7 @@ class WebHdfsStorage(Storage):
         def read():
             with self.client.read(path, offset=offset, length=length) as reader:
                 return reader.read()
-        return self._call("read", path, read)
+        return self._call("read", path, read, reading=True)
 
     def files_under(self, path: str) -> list[str]:
         if not self.exists(path):
@@ -314,7 +331,7 @@ class WebHdfsStorage(Storage):
                     open(local_path, "wb") as out:
                 for chunk in chunks:
                     out.write(chunk)
-        self._call("download", remote_path, get)
+        self._call("download", remote_path, get, reading=True)
 
 
 def _fsync_dir(path: str) -> None:

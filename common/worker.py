@@ -39,14 +39,17 @@ from common.storage import open_storage
 log = logging.getLogger("spot.worker")
 
 RETRY_DELAYS = (2, 5, 15, 30, 60)
-TOPIC_WAIT_S = 60      # a worker started just before its master waits for the topic
-HEARTBEAT_S = 15       # an idle worker re-commits its offset this often: "active" in status
+HEARTBEAT_S = 15       # a worker re-commits its offset this often, idle or busy: "active"
 
 
-def commit_metadata(worker_id: int) -> str:
-    """Who committed, and when: ingest_status tells an active worker from a stopped one."""
-    return json.dumps({"worker": worker_id, "host": socket.gethostname(), "pid": os.getpid(),
-                       "at": round(time.time(), 3)}, separators=(",", ":"))
+def commit_metadata(worker_id: int, metrics_address: str | None = None) -> str:
+    """Who committed, and when (and where its metrics are): ingest_status tells an active
+    worker from a stopped one."""
+    data = {"worker": worker_id, "host": socket.gethostname(), "pid": os.getpid(),
+            "at": round(time.time(), 3)}
+    if metrics_address:
+        data["metrics"] = metrics_address
+    return json.dumps(data, separators=(",", ":"))
 
 
 def make_processor(config: IngestConfig, pipeline: PipelineConfig, worker_id: int) -> Processor:
@@ -71,7 +74,10 @@ class Worker:
         self.tag = f"{pipeline.name} worker-{worker_id}"
         self._attempts: dict[int, int] = {}
         self._last_commit = 0.0
-        self._next_offset = 0
+        self._next_offset = 0          # every message before it is done and committed
+        self._commit_lock = threading.Lock()
+        self._beats_done = threading.Event()
+        self.metrics_address: str | None = None
         labels = (pipeline.name, str(worker_id))
         self._processed = metrics.MESSAGES_PROCESSED.labels(*labels)
         self._ingested = metrics.FILES_INGESTED.labels(*labels)
@@ -93,12 +99,22 @@ class Worker:
 
     def run(self, idle_exit_seconds: float | None = None) -> int:
         self.processor.start()
-        consumer = PartitionConsumer(self.config.kafka, self.topic, self.worker_id,
-                                     wait_for_topic_s=TOPIC_WAIT_S)
+        try:
+            consumer = PartitionConsumer(self.config.kafka, self.topic, self.worker_id,
+                                         wait_for_topic_s=None, stopping=self.stopping)
+        except KafkaError:
+            if self.stopping.is_set():
+                log.info("%s: stopped while waiting for %s partition %d", self.tag,
+                         self.topic, self.worker_id)
+                return 0
+            raise
         self._lag = metrics.CONSUMER_LAG.labels(self.pipeline.name, self.topic,
                                                 str(self.worker_id))
-        log.info("%s: reading %s partition %d (up to %d file(s) at once)", self.tag,
-                 self.topic, self.worker_id, self.parallel)
+        self._next_offset = consumer.position()
+        beat = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
+        beat.start()
+        log.info("%s: reading %s partition %d from offset %d (up to %d file(s) at once)",
+                 self.tag, self.topic, self.worker_id, self._next_offset, self.parallel)
         pending: deque[tuple[Message, Future, float]] = deque()
         failures = 0
         idle_since = time.monotonic()
@@ -119,8 +135,6 @@ class Worker:
                         if idle_exit_seconds is not None and \
                                 time.monotonic() - idle_since > idle_exit_seconds:
                             break
-                        if time.monotonic() - self._last_commit >= HEARTBEAT_S:
-                            self._heartbeat(consumer)
                         continue
                     wait([pending[0][1]], timeout=0.5, return_when=FIRST_COMPLETED)
                     while pending and pending[0][1].done() and not self.abandoning.is_set():
@@ -146,6 +160,8 @@ class Worker:
                              "they come again on the next start", self.tag, len(pending), killed)
                 for _, future, _ in pending:
                     future.cancel()
+                self._beats_done.set()
+                beat.join()
                 consumer.close()
         log.info("%s: stopped; %d message(s), %d row(s), %d quarantined", self.tag,
                  self.processed, self.rows, self.quarantined)
@@ -206,9 +222,11 @@ class Worker:
         attempt = 0
         while True:
             try:
-                consumer.commit(offset, commit_metadata(self.worker_id))
-                self._last_commit = time.monotonic()
-                self._next_offset = offset + 1
+                with self._commit_lock:
+                    consumer.commit(offset, commit_metadata(self.worker_id,
+                                                            self.metrics_address))
+                    self._last_commit = time.monotonic()
+                    self._next_offset = offset + 1
                 self._update_lag(consumer)
                 return
             except KafkaError as exc:
@@ -223,15 +241,31 @@ class Worker:
         if end is not None:
             self._lag.set(max(0, end - self._next_offset))
 
-    def _heartbeat(self, consumer: PartitionConsumer) -> None:
-        """Idle, with nothing in flight: every message before the position is done, so
-        committing the position again only refreshes who holds the partition and when."""
-        self._last_commit = time.monotonic()
+    def _beat(self) -> None:
+        """A timer of its own, so a worker busy on one long file, or waiting to retry, still
+        shows as active: when nothing was committed for HEARTBEAT_S, the last commit is made
+        again (same offset, fresh metadata) through a connection of its own (a consumer is
+        not shared between threads; the lock keeps it from racing a real commit)."""
+        leave_signals_to_main_thread()
+        committer = None
         try:
-            position = consumer.position()
-            consumer.commit(position - 1, commit_metadata(self.worker_id))
-        except Exception as exc:  # noqa: BLE001 - best effort: the next one may succeed
-            log.debug("%s: heartbeat commit failed: %s", self.tag, describe(exc))
+            while not self._beats_done.wait(1):
+                if time.monotonic() - self._last_commit < HEARTBEAT_S:
+                    continue
+                try:
+                    if committer is None:
+                        committer = PartitionConsumer(self.config.kafka, self.topic,
+                                                      self.worker_id)
+                    with self._commit_lock:
+                        committer.commit(self._next_offset - 1,
+                                         commit_metadata(self.worker_id, self.metrics_address))
+                        self._last_commit = time.monotonic()
+                except Exception as exc:  # noqa: BLE001 - best effort: the next one may succeed
+                    self._last_commit = time.monotonic()
+                    log.debug("%s: heartbeat commit failed: %s", self.tag, describe(exc))
+        finally:
+            if committer is not None:
+                committer.close()
 
     def _retry_from(self, consumer: PartitionConsumer, message: Message,
                     pending: deque, failures: int) -> None:
@@ -258,5 +292,5 @@ def run_worker(config: IngestConfig, pipeline: PipelineConfig, worker_id: int, t
         return job.run(topic, parallel, stopping)
     worker = Worker(config, pipeline, worker_id, topic, parallel)
     stopper(worker.stop)
-    metrics.serve(config, 1 + worker_id)
+    worker.metrics_address = metrics.serve(config, pipeline.name, 1 + worker_id)
     return worker.run()

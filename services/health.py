@@ -36,7 +36,7 @@ def kafka_brokers(port: int) -> int:
     """Brokers the cluster lists: a broker is listed only once it is registered and unfenced,
     which takes an active controller; then topics can be created."""
     from common.config import KafkaSettings
-    from common.kafka_io import broker_count
+    from common.kafka_admin import broker_count
 
     return broker_count(KafkaSettings(HOST, port), int(CHECK_TIMEOUT_S * 1000))
 

@@ -10,8 +10,9 @@ from pathlib import Path
 
 from common.config import IngestConfig
 from common.demo import PipelineRun, print_rows
-from common.status import parquet_footer, rejected_lines
+from common.status import rejected_lines
 from common.storage import open_storage
+from common.table_status import parquet_footer
 from pipelines.proxy.log_writer import write_log
 
 PIPELINE = "proxy_bluecoat"

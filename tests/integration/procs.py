@@ -90,3 +90,10 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str,
         time.sleep(interval)
     logs = "\n".join(f"--- {p.log_path.name}\n{p.log()[-3000:]}" for p in procs)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{logs}")
+
+
+def visible_files(folder: Path) -> list[Path]:
+    """Files under a collector folder that its master would take or leave: hidden names (the
+    master's lock, .progress, .quarantine) are its own bookkeeping."""
+    return [p for p in folder.rglob("*") if p.is_file() and
+            not any(part.startswith(".") for part in p.relative_to(folder).parts)]

@@ -15,7 +15,8 @@ import pytest
 
 from common.catalog import Catalog
 from common.config import IngestConfig
-from common.kafka_io import Publisher, ensure_topic
+from common.kafka_admin import ensure_topic
+from common.kafka_io import Publisher
 from common.messages import FileMessage
 from common.schemas import DNS
 from common.setup import setup_all
@@ -25,7 +26,7 @@ from pipelines.dns import capture_writer as cw
 from pipelines.dns.decode import list_pieces, piece_time
 
 from .conftest import unique
-from .procs import start_master, start_worker, wait_for
+from .procs import start_master, start_worker, visible_files, wait_for
 
 PIPELINE = "dns_server_1"
 START = datetime(2016, 1, 4, 12, 58, tzinfo=timezone.utc)      # across 13:00
@@ -107,7 +108,7 @@ def test_dns_end_to_end(backend, request, mix, spark, tmp_path):
     state: dict = {}
 
     def done() -> bool:
-        return not any(collector.iterdir()) and all_committed(config, state["topic"],
+        return not visible_files(collector) and all_committed(config, state["topic"],
                                                               state["procs"])
 
     topic = unique("SPOT-INGEST-dns")
@@ -196,7 +197,7 @@ def test_pcapng_truncated_and_not_a_capture(local_config, mix, tmp_path):
 
     def done() -> bool:
         return (quarantine / "c.pcap").exists() and not any(
-            p.is_file() for p in collector.iterdir()) and all_committed(config, state[0], state[1])
+            p.is_file() for p in visible_files(collector)) and all_committed(config, state[0], state[1])
 
     state = []
     topic = unique("SPOT-INGEST-dns")

@@ -5,7 +5,8 @@ import pytest
 
 from common.config import KafkaSettings
 from common.errors import KafkaError
-from common.kafka_io import PartitionConsumer, Publisher, ensure_topic, topic_partitions
+from common.kafka_admin import TopicShape, ensure_topic, topic_offsets, topic_partitions
+from common.kafka_io import PartitionConsumer, Publisher
 
 from .conftest import unique
 
@@ -21,18 +22,20 @@ def drain(consumer: PartitionConsumer, expected: int, rounds: int = 30):
     return got
 
 
-def test_topic_created_with_n_partitions_and_reuse_rules(kafka_up):
+def test_topic_created_with_n_partitions_reused_and_grown(kafka_up):
     topic = unique("SPOT-INGEST-test")
     assert topic_partitions(KAFKA, topic) is None
-    assert ensure_topic(KAFKA, topic, 3) is True
+    assert ensure_topic(KAFKA, topic, 3) == TopicShape(None, 3)          # created
     assert topic_partitions(KAFKA, topic) == 3
-    assert ensure_topic(KAFKA, topic, 3) is False      # same count: reused
-    assert ensure_topic(KAFKA, topic, 2) is False      # fewer workers: reused
+    assert ensure_topic(KAFKA, topic, 3) == TopicShape(3, 3)             # same count: reused
+    assert ensure_topic(KAFKA, topic, 2) == TopicShape(3, 3)             # fewer: as it is
     assert topic_partitions(KAFKA, topic) == 3
-    with pytest.raises(KafkaError) as info:
-        ensure_topic(KAFKA, topic, 4)
-    assert str(info.value) == (f"topic '{topic}' has 3 partitions but 4 workers need 4: "
-                               "use another topic name or fewer workers")
+    shape = ensure_topic(KAFKA, topic, 5)                                # more: grown
+    assert (shape, shape.grown, shape.created) == (TopicShape(3, 5), True, False)
+    assert topic_partitions(KAFKA, topic) == 5
+    offsets = topic_offsets(KAFKA, topic)
+    assert [(p.partition, p.end, p.committed, p.unread) for p in offsets] == \
+        [(n, 0, None, 0) for n in range(5)]
 
 
 def test_unreachable_broker_is_one_clear_error():

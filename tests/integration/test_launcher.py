@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import socket
 import subprocess
 
 from common.setup import setup_all
@@ -45,13 +46,13 @@ def test_session_ctrl_c_mid_decode_and_graceful_stop(local_config, tmp_path):
     proc = start(PIPELINE, "2", "-c", str(local_config.path), "UTC")     # -c anywhere
     assert proc.returncode == 0, proc.stderr
     session = session_of(proc.stdout)
-    assert session.startswith(f"SPOT-INGEST-{PIPELINE}-")
-    lines = proc.stdout.splitlines()
-    assert lines[0].startswith(f"tmux session {session}: master + 2 worker(s) on topic "
-                               f"SPOT-INGEST-{PIPELINE}_")
-    assert lines[1:] == [f"attach with: tmux attach -t {session}",
-                         f"stop with:   bash {REPO}/stop_standalone_ingest.sh {session}"]
     try:
+        assert session.startswith(f"SPOT-INGEST-{PIPELINE}-")
+        lines = proc.stdout.splitlines()
+        assert lines[0] == (f"tmux session {session}: master + 2 worker(s) on topic "
+                            f"SPOT-INGEST-{local_config.dbname}-{PIPELINE} (TZ=UTC)")
+        assert lines[1:] == [f"attach with: tmux attach -t {session}",
+                             f"stop with:   bash {REPO}/stop_standalone_ingest.sh {session}"]
         windows = tmux("list-windows", "-t", f"={session}", "-F", "#{window_name}").split()
         assert windows == ["master", "worker-0", "worker-1"]
         pids = [int(p) for p in tmux("list-panes", "-s", "-t", f"={session}", "-F",
@@ -70,24 +71,32 @@ def test_session_ctrl_c_mid_decode_and_graceful_stop(local_config, tmp_path):
     assert_exactly_once(local_config, ids, tmp_path)
 
 
-def test_two_sessions_of_one_pipeline_side_by_side(local_config):
-    first = start(PIPELINE, "1", "-c", str(local_config.path))
-    import time
-    time.sleep(1.1)                                     # names carry the second
-    second = start("-c", str(local_config.path), PIPELINE, "1")
-    sessions = [session_of(p.stdout) for p in (first, second)]
+def test_a_second_session_of_a_running_pipeline_is_refused_naming_the_first(local_config):
+    """One master per collector folder: the launcher returns once its master holds the
+    folder, so a second launcher is refused at its check, deterministically, and opens
+    nothing. A stop right after the start (workers still loading) is a clean stop."""
+    conf = str(local_config.path)
+    first = start(PIPELINE, "1", "-c", conf)
+    assert first.returncode == 0, first.stderr
+    session = session_of(first.stdout)
     try:
-        assert sessions[0] != sessions[1]
-        refused = stop(PIPELINE)
-        assert refused.returncode == 1
-        assert refused.stderr.startswith(f"error: several sessions of {PIPELINE} run; name one: ")
-        for session in sessions:
-            done = stop(session)
-            assert done.returncode == 0, done
-            assert done.stdout.endswith(f"session {session} closed\n")
+        master_pid = tmux("display-message", "-p", "-t", f"={session}:master", "#{pane_pid}")
+        before = tmux_sessions()
+        second = start("-c", conf, PIPELINE, "1")
+        folder = local_config.pipeline(PIPELINE).collector_path
+        assert (second.returncode, second.stdout) == (1, "")
+        assert re.fullmatch(
+            rf"error: collector folder {re.escape(str(folder))} is already watched by the "
+            rf"master of pipeline {PIPELINE} \(pid {master_pid.strip()} on "
+            rf"{re.escape(socket.gethostname())}, since [0-9: -]+\): one master per collector "
+            r"folder\n", second.stderr), second.stderr
+        assert tmux_sessions() == before
+        done = stop(PIPELINE)
+        assert (done.returncode, done.stderr) == (0, ""), done
+        assert done.stdout == ("master: exit status 0\nworker-0: exit status 0\n"
+                               f"session {session} closed\n")
     finally:
-        for session in sessions:
-            subprocess.run(["tmux", "kill-session", "-t", f"={session}"], capture_output=True)
+        subprocess.run(["tmux", "kill-session", "-t", f"={session}"], capture_output=True)
 
 
 def test_a_proxy_session_runs_one_spark_job_window(local_config):

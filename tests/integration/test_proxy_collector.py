@@ -16,7 +16,7 @@ from common.kafka_io import PartitionConsumer
 from pipelines.proxy.log_writer import write_log
 
 from .conftest import base_config_data, unique, write_config
-from .procs import start_master, wait_for
+from .procs import start_master, visible_files, wait_for
 
 PIPELINE = "proxy_bluecoat"
 START = datetime(2016, 1, 4, 9, tzinfo=timezone.utc)
@@ -65,7 +65,7 @@ def test_logs_become_messages_of_whole_lines(tmp_path, kafka_up):
         wait_for(lambda: "(created, 3 partitions)" in master.log(), 60, "the topic", [master])
         for path in (plain, zipped):
             os.replace(path, collector / path.name)
-        wait_for(lambda: not any(p.is_file() for p in collector.iterdir()), 120,
+        wait_for(lambda: not visible_files(collector), 120,
                  "both logs handed over", [master])
     finally:
         assert master.stop() == 0

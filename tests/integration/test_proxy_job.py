@@ -20,7 +20,8 @@ from pyspark.sql import Observation
 
 from common.catalog import Catalog
 from common.config import IngestConfig
-from common.kafka_io import Publisher, ensure_topic
+from common.kafka_admin import ensure_topic
+from common.kafka_io import Publisher
 from common.layout import HourPartition, partition_dir
 from common.schemas import PROXY
 from common.setup import setup_all

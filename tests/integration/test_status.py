@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from common.kafka_io import ensure_topic
+from common.kafka_admin import ensure_topic
 from common.setup import setup_all
 
 from .conftest import base_config_data, unique, write_config

@@ -21,7 +21,7 @@ import pytest
 from common.catalog import Catalog
 from common.config import KafkaSettings
 from common.errors import CatalogError, KafkaError
-from common.kafka_io import ping
+from common.kafka_admin import ping
 from common.layout import HourPartition, partition_dir
 from common.messages import stored_name
 from common.schemas import FLOW

@@ -8,11 +8,11 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from common.kafka_io import ensure_topic
+from common.kafka_admin import ensure_topic
 from common.setup import setup_all
 from pipelines.dns import capture_writer as cw
 from tests.integration.conftest import unique
-from tests.integration.procs import start_master, start_worker, wait_for
+from tests.integration.procs import start_master, start_worker, visible_files, wait_for
 from tests.integration.test_dns_pipeline import (PIPELINE, all_committed, key, table_rows,
                                                  with_pkt_num)
 
@@ -101,7 +101,7 @@ def test_hostile_capture_names(local_config, tmp_path):
     wait_for(lambda: "(created, 1 partitions)" in master.log(), 60, "the topic", [master])
     worker = start_worker(config.path, PIPELINE, 0, topic, tmp_path)
     try:
-        wait_for(lambda: not any(p.is_file() for p in collector.rglob("*")) and
+        wait_for(lambda: not visible_files(collector) and
                  all_committed(config, topic, [master, worker]), 120, "every capture", [master, worker])
     finally:
         assert [master.stop(), worker.stop()] == [0, 0]

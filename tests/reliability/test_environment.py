@@ -15,14 +15,14 @@ import psutil
 import pytest
 
 from common.config import load_config
-from common.kafka_io import ensure_topic
+from common.kafka_admin import ensure_topic
 from common.messages import FileMessage
 from common.setup import setup_all
 from common.storage import open_storage
 from common.worker import Worker
 from pipelines.flow.worker import FlowProcessor
 from tests.integration.conftest import base_config_data, unique, write_config
-from tests.integration.procs import start_master, start_worker, wait_for
+from tests.integration.procs import start_master, start_worker, visible_files, wait_for
 from tests.integration.test_flow_pipeline import publish_binaries as publish
 
 from .harness import PIPELINE, REPO, assert_exactly_once, committed, numbered_capture
@@ -197,7 +197,7 @@ def test_a_dead_pool_process_is_replaced_and_every_file_published(tmp_path, kafk
                 if "resource_tracker" not in " ".join(p.cmdline())]
         assert len(pool) == 2, pool
         pool[0].send_signal(signal.SIGKILL)
-        wait_for(lambda: not any(collector.iterdir()), 120, "every file published", [master])
+        wait_for(lambda: not visible_files(collector), 120, "every file published", [master])
     finally:
         assert master.stop() == 0
     log = master.log()

@@ -8,10 +8,11 @@ import re
 import shutil
 from pathlib import Path
 
-from common.kafka_io import Publisher, ensure_topic
+from common.kafka_admin import ensure_topic
+from common.kafka_io import Publisher
 from common.messages import FileMessage, stored_name
 from tests.integration.conftest import unique
-from tests.integration.procs import start_master, start_worker, wait_for
+from tests.integration.procs import start_master, start_worker, visible_files, wait_for
 
 from .harness import (PIPELINE, REPO, assert_exactly_once, committed, numbered_capture)
 from .test_kills import fresh_config
@@ -78,7 +79,7 @@ def test_hostile_names_are_ingested_and_nothing_is_executed(tmp_path, kafka_up, 
     run_pipeline(config, tmp_path, names)
     assert all(output(config, r).exists() for r in names)
     assert_exactly_once(config, ids, tmp_path)
-    assert not any(p.is_file() for p in collector.rglob("*"))
+    assert not visible_files(collector)
     assert markers_anywhere([tmp_path, REPO, Path.cwd()]) == []
     assert [p for p in Path("/tmp").iterdir() if p.name.startswith("PWNED")] == []
 

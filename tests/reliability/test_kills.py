@@ -16,11 +16,11 @@ import psutil
 import pytest
 
 from common.config import load_config
-from common.kafka_io import ensure_topic
+from common.kafka_admin import ensure_topic
 from common.setup import setup_all
 from common.storage import open_storage
 from tests.integration.conftest import base_config_data, unique, write_config
-from tests.integration.procs import start_master, start_worker, wait_for
+from tests.integration.procs import start_master, start_worker, visible_files, wait_for
 
 from .harness import (PIPELINE, assert_exactly_once, committed, decoders_of,
                       numbered_capture, rng, wait_until)
@@ -142,7 +142,7 @@ def test_master_killed_while_uploading_and_publishing(tmp_path, kafka_up, metast
                  [master], interval=0.002)
         time.sleep(random.uniform(0, 0.1))
         master.kill(group=round_ % 2 == 0)             # the master alone, or with its pool
-        left = {p.name for p in collector.iterdir() if p.is_file()}
+        left = {p.name for p in visible_files(collector)}
         stored = stored_now(binary)
         caught.append(len(left & stored) + sum(1 for n in stored if n.startswith(".")))
         if not left:
@@ -154,7 +154,7 @@ def test_master_killed_while_uploading_and_publishing(tmp_path, kafka_up, metast
     workers = [start_worker(config.path, PIPELINE, i, topic, tmp_path) for i in (0, 1)]
     procs = [master, *workers]
     try:
-        wait_for(lambda: not any(p.is_file() for p in collector.iterdir()), 120,
+        wait_for(lambda: not visible_files(collector), 120,
                  "every file handed over", procs)
         wait_for(lambda: _all_placed(storage, config, files), 120, "every file in the table",
                  procs)

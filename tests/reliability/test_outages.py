@@ -14,11 +14,11 @@ import time
 from pathlib import Path
 
 from common.config import load_config
-from common.kafka_io import ensure_topic
+from common.kafka_admin import ensure_topic
 from common.setup import setup_all
 from common.storage import open_storage
 from tests.integration.conftest import base_config_data, unique, write_config
-from tests.integration.procs import start_master, start_worker, wait_for
+from tests.integration.procs import start_master, start_worker, visible_files, wait_for
 
 from .harness import PIPELINE, assert_exactly_once, committed, service_down, stack
 from .test_environment import publish
@@ -64,7 +64,7 @@ def test_kafka_stopped_for_30_seconds(tmp_path, kafka_up, metastore_up):
                  "the files dropped during the outage", procs)
         print(f"Kafka down {back - stopped:.0f} s; loaded {time.monotonic() - back:.1f} s "
               "after it was back")
-        wait_for(lambda: not any(collector.iterdir()), 60, "the collector to empty", procs)
+        wait_for(lambda: not visible_files(collector), 60, "the collector to empty", procs)
     finally:
         codes = [p.stop() for p in procs]
     assert codes == [0, 0, 0]

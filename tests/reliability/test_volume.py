@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 
 from common.messages import stored_name
 from tests.integration.conftest import unique
-from tests.integration.procs import start_master, start_worker, wait_for
+from tests.integration.procs import start_master, start_worker, visible_files, wait_for
 
 from .harness import PIPELINE, committed, numbered_capture
 from .test_kills import fresh_config
@@ -42,7 +42,7 @@ def test_five_thousand_files_at_once(tmp_path, kafka_up, metastore_up):
     try:
         for name in names:                       # all at once, by rename
             os.replace(staged / name, collector / name)
-        wait_for(lambda: not any(collector.iterdir()), 600, "every file published", procs)
+        wait_for(lambda: not visible_files(collector), 600, "every file published", procs)
         published = time.monotonic() - started
         wait_for(lambda: (committed(config, topic, 0) or 0) + (committed(config, topic, 1) or 0)
                  == FILES, 900, "every file committed", procs, interval=2)

@@ -139,7 +139,7 @@ def test_unknown_key_is_rejected(tmp_path):
         "CONF: unknown key 'pipelines.flow_internals.colector_path' (known here: type, " \
         "collector_path, local_staging, supported_files, process_opt, pkt_num, " \
         "pcap_split_staging, parser, decoders, max_attempts, settle_seconds, " \
-        "rescan_seconds, checkpoint_path)"
+        "rescan_seconds, checkpoint_path, metrics_port, topic)"
 
 
 def test_decoders_is_one_or_two(tmp_path):
@@ -307,8 +307,8 @@ def test_entry_point_reports_bad_config_in_one_line_exit_1(tmp_path):
      "worker.py: error: argument -i/--id: expected an integer >= 0, got -1\n"),
     (["worker.py", "-t", "flow_internals", "-i", "0", "-top", "T", "-p", "0"],
      "worker.py: error: argument -p/--parallel: expected a positive integer, got 0\n"),
-    (["worker.py", "-t", "flow_internals", "-i", "0"],
-     "worker.py: error: the following arguments are required: --topic/-top\n"),
+    (["worker.py", "-t", "flow_internals"],
+     "worker.py: error: the following arguments are required: -i/--id\n"),
     (["master_collector.py", "-t", "flow_internals", "-w", "2", "-id", "bad topic", "--check"],
      "error: invalid topic name 'bad topic': use 1-249 characters among letters, digits, "
      "'.', '_' and '-'\n"),
@@ -328,7 +328,8 @@ def test_check_accepts_a_good_pipeline(monkeypatch):
     proc = subprocess.run([sys.executable, str(REPO / "master_collector.py"), "-t",
                            "flow_internals", "-w", "2", "--check"], capture_output=True, text=True)
     assert (proc.returncode, proc.stdout) == (
-        0, f"{REPO / 'ingest_conf.json'}: pipeline flow_internals (flow) OK\n")
+        0, f"{REPO / 'ingest_conf.json'}: pipeline flow_internals (flow) OK\n"
+           "topic SPOT-INGEST-spot-flow_internals\n")
 
 
 def test_kafka_server_may_list_a_cluster(tmp_path):

@@ -7,7 +7,7 @@ import pyarrow as pa
 import pytest
 
 from common.errors import ConfigError
-from common.kafka_io import check_topic_name, default_topic_name
+from common.kafka_io import check_topic_name
 from common.layout import HourPartition, binary_path, partition_dir, setup_folders
 from common.schemas import DNS, FLOW, PROXY, TABLES
 
@@ -79,8 +79,6 @@ def test_binary_path_and_setup_folders():
 
 
 def test_topic_names():
-    assert default_topic_name("flow_internals", datetime(2026, 1, 2, 3, 4, 5, 60)) == \
-        "SPOT-INGEST-flow_internals_03_04_05_000060"
     assert check_topic_name("SPOT-INGEST-a.b_c") == "SPOT-INGEST-a.b_c"
     with pytest.raises(ConfigError) as info:
         check_topic_name("bad topic;rm")
