@@ -43,6 +43,8 @@ def main() -> int:
         print(f"{config.path}: pipeline {pipeline.name} ({pipeline.type}) OK")
         print(f"topic {topic}")
         return 0
+    if master.stopping.is_set():          # asked to stop while starting: nothing begun
+        return 0
     plan = master.prepare()
     over = "" if plan.publish_over == plan.shape.partitions else \
         f", publishing over the first {plan.publish_over}"

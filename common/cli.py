@@ -94,4 +94,5 @@ def run(main: Callable[[], int | None]) -> NoReturn:
         logging.getLogger("spot").debug("unexpected error", exc_info=True)
         print(f"error: unexpected {describe(exc)}", file=sys.stderr)
         code = 1
+    early.ignore_from_now()          # done: a late stop signal must not change the exit status
     sys.exit(code)

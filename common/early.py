@@ -55,6 +55,14 @@ def default_handlers() -> None:
         signal.raise_signal(_held.pop(0))
 
 
+def ignore_from_now() -> None:
+    """The process has finished its work and is exiting: a stop signal arriving now (a second
+    one, sent while it was leaving) must not kill it and turn its exit status into a signal's
+    (the interpreter restores the default handlers while it shuts down)."""
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+
+
 def _in_venv() -> bool:
     try:
         return Path(sys.prefix).resolve() == VENV.resolve()

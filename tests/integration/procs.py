@@ -64,17 +64,20 @@ class Proc:
         return code
 
 
-def start_master(config: Path, pipeline: str, workers: int, topic: str, log_dir: Path,
+def start_master(config: Path, pipeline: str, workers: int, topic: str | None, log_dir: Path,
                  env: dict | None = None) -> Proc:
+    """topic None: the pipeline's own (no -id), as an operator starts it."""
     return Proc([sys.executable, "master_collector.py", "-c", str(config), "-t", pipeline,
-                 "-w", str(workers), "-id", topic], log_dir / "master.log", env)
+                 "-w", str(workers), *(["-id", topic] if topic else [])],
+                log_dir / "master.log", env)
 
 
-def start_worker(config: Path, pipeline: str, worker_id: int, topic: str, log_dir: Path,
+def start_worker(config: Path, pipeline: str, worker_id: int, topic: str | None, log_dir: Path,
                  parallel: int = 1, env: dict | None = None) -> Proc:
+    """topic None: the pipeline's own (no --topic)."""
     return Proc([sys.executable, "worker.py", "-c", str(config), "-t", pipeline,
-                 "-i", str(worker_id), "--topic", topic, "-p", str(parallel)],
-                log_dir / f"worker-{worker_id}.log", env)
+                 "-i", str(worker_id), *(["--topic", topic] if topic else []),
+                 "-p", str(parallel)], log_dir / f"worker-{worker_id}.log", env)
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, what: str,

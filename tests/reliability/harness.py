@@ -119,3 +119,42 @@ def kill(proc: subprocess.Popen, sig: int = signal.SIGKILL, group: bool = False)
 
 def rng(seed: int) -> random.Random:
     return random.Random(seed)
+
+
+class Freezer:
+    """Freezes processes (the kernel's cgroup freezer, v1): a frozen process runs nothing and
+    handles no signal until thawed; signals sent meanwhile wait. Unlike SIGSTOP it holds in
+    a tmux pane (tmux continues a pane's stopped process) and cannot be seen by the process.
+    Only the processes given are frozen, not their children."""
+
+    ROOT = Path("/sys/fs/cgroup/freezer")
+
+    def __init__(self):
+        self.path = self.ROOT / f"spot-test-{os.getpid()}-{time.monotonic_ns()}"
+        self.path.mkdir()
+        self.pids: list[int] = []
+
+    def freeze(self, pids: list[int]) -> None:
+        for pid in pids:
+            (self.path / "cgroup.procs").write_text(f"{pid}\n")
+        self.pids += pids
+        (self.path / "freezer.state").write_text("FROZEN\n")
+        wait_until(lambda: (self.path / "freezer.state").read_text().strip() == "FROZEN", 30,
+                   "the processes to freeze")
+
+    def thaw(self) -> None:
+        """Thaws everything frozen here (signals sent while frozen are handled now) and
+        gives the processes back to the root group."""
+        (self.path / "freezer.state").write_text("THAWED\n")
+        for pid in self.pids:
+            try:
+                (self.ROOT / "cgroup.procs").write_text(f"{pid}\n")
+            except OSError:          # gone (killed while frozen, it dies on thawing)
+                pass
+        self.pids = []
+
+    def close(self) -> None:
+        self.thaw()
+        wait_until(lambda: not (self.path / "cgroup.procs").read_text().strip(), 30,
+                   "the frozen group to empty")
+        self.path.rmdir()
