@@ -72,6 +72,10 @@ def render(status: PipelineStatus):
     if status.rejected_lines is not None:
         parts.append(f"proxy lines rejected: {status.rejected_lines:,}")
     for tstatus in status.tables:
+        if not tstatus.exists:
+            parts.append(f"table {tstatus.table} does not exist yet (python3 spot_setup.py "
+                         "creates it)")
+            continue
         table = Table(title=f"table {tstatus.table}: {tstatus.partitions} partition(s), newest",
                       title_justify="left")
         for column in ("partition", "files", "rows", f"newest {tstatus.newest_of}"):

@@ -27,6 +27,13 @@ class PipelineRun:
         LOGS.mkdir(parents=True, exist_ok=True)
 
     def start(self) -> None:
+        """Starts the pipeline's session; one an earlier demo left running is stopped first
+        (one master per collector folder)."""
+        earlier = subprocess.run(["bash", str(REPO / "stop_standalone_ingest.sh"),
+                                  self.pipeline], capture_output=True, text=True, cwd=REPO)
+        if earlier.returncode != 1 or "no session" not in earlier.stderr:
+            print(f"== {self.pipeline}: stopped the session an earlier demo left running: " +
+                  "; ".join((earlier.stdout + earlier.stderr).strip().splitlines()), flush=True)
         proc = subprocess.run(["bash", str(REPO / "start_standalone_ingest.sh"), self.pipeline,
                                str(self.workers), self.tz, "-c", str(self.config.path)],
                               capture_output=True, text=True, cwd=REPO)
@@ -80,13 +87,17 @@ class PipelineRun:
         return proc.returncode
 
     def how_to(self) -> list[str]:
+        """Commands that run as printed in a new shell, from any folder: absolute paths, and
+        python3 (the entry points enter the project's .venv themselves)."""
         collector = self.config.pipeline(self.pipeline).collector_path
-        return [f"{self.pipeline}: watch   python ingest_status.py -t {self.pipeline} "
-                f"--topic {self.topic} --watch 5",
-                f"{' ' * len(self.pipeline)}  drop    your own files into {collector}",
-                f"{' ' * len(self.pipeline)}  attach  tmux attach -t {self.session}",
-                f"{' ' * len(self.pipeline)}  stop    bash stop_standalone_ingest.sh "
-                f"{self.session}"]
+        conf = "" if self.config.path.resolve() == (REPO / "ingest_conf.json").resolve() \
+            else f" -c {self.config.path.resolve()}"
+        pad = " " * len(self.pipeline)
+        return [f"{self.pipeline}: watch   python3 {REPO / 'ingest_status.py'}{conf} -t "
+                f"{self.pipeline} --watch 5",
+                f"{pad}  drop    your own files into {collector}",
+                f"{pad}  attach  tmux attach -t {self.session}",
+                f"{pad}  stop    bash {REPO / 'stop_standalone_ingest.sh'} {self.session}"]
 
 
 def spark_session(config: IngestConfig):

@@ -88,17 +88,17 @@ class PipelineStatus:
 # ------------------------------------------------------------------ Kafka
 
 def pipeline_topics(config: IngestConfig, pipeline: PipelineConfig,
-                    storage: Storage | None = None) -> list[str]:
+                    storage: Storage) -> list[str]:
     """The pipeline's topic (when it exists), then the topics an earlier version made for it
-    (SPOT-INGEST-<pipeline>_HH_MM_SS_micro, matched exactly) that still hold unread
-    messages, oldest first by the time of their first message."""
+    (SPOT-INGEST-<pipeline>_HH_MM_SS_micro, matched exactly) for this installation that still
+    hold unread messages, oldest first by the time of their first message."""
     from common.kafka_admin import list_topics
-    from common.topics import legacy_topics
+    from common.topics import legacy_of_installation
 
     try:
         names = list_topics(config.kafka)
         own = config.topic_of(pipeline.name)
-        old = [t for t in legacy_topics(names, pipeline.name)
+        old = [t for t in legacy_of_installation(config, pipeline, storage)
                if topic_status(config, t, pipeline=pipeline, storage=storage).lag]
         old.sort(key=lambda t: _first_message_time(config, t))
     except KafkaError as exc:

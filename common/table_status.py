@@ -31,6 +31,7 @@ class TableStatus:
     partitions: int
     newest: list[PartitionRows]
     newest_of: str = ""          # what "newest" is the time of (the column it comes from)
+    exists: bool = True          # False: spot_setup.py has not created it yet
 
 
 def parquet_footer(storage: Storage, path: str):
@@ -80,6 +81,8 @@ def table_status(config: IngestConfig, storage: Storage, catalog: Catalog,
                  table: str) -> TableStatus:
     """The newest partitions of a table with their row counts, from Parquet footers."""
     schema = TABLES[table]
+    if not catalog.table_exists(config.dbname, table):
+        return TableStatus(table, 0, [], NEWEST_OF[table], exists=False)
     partitions = catalog.list_partitions(config.dbname, table)
     newest = []
     root = table_root(config.hdfs_app_path, table)

@@ -169,6 +169,42 @@ def _ours(raw: bytes | None, config: IngestConfig, pipeline: PipelineConfig) -> 
         return False
 
 
+def legacy_of_installation(config: IngestConfig, pipeline: PipelineConfig,
+                           storage: Storage) -> list[str]:
+    """The pipeline's earlier-version topics that belong to this installation, as far as one
+    message (flow, dns: its binary is under this hdfs_app_path) or the job's checkpoint
+    (proxy: one under this installation's storage) tells; on a Kafka shared by several
+    installations, the others' are not this one's business."""
+    out = []
+    for old in legacy_topics(list_topics(config.kafka), pipeline.name):
+        if pipeline.type == "proxy":
+            checkpoint = checkpoint_dir(config.hdfs_app_path, pipeline.name,
+                                        pipeline.checkpoint_path, old)
+            if processed_offsets(storage, checkpoint, old) is not None:
+                out.append(old)
+        elif _last_message_ours(config, pipeline, old):
+            out.append(old)
+    return out
+
+
+def _last_message_ours(config: IngestConfig, pipeline: PipelineConfig, topic: str) -> bool:
+    from common.kafka_io import PartitionConsumer
+
+    for part in topic_offsets(config.kafka, topic) or []:
+        if part.end == 0:
+            continue
+        consumer = PartitionConsumer(config.kafka, topic, part.partition)
+        try:
+            consumer.seek(part.end - 1)
+            for _ in range(10):
+                got = consumer.poll(timeout_ms=1000, max_records=1)
+                if got:
+                    return _ours(got[0].value, config, pipeline)
+        finally:
+            consumer.close()
+    return False
+
+
 def processed_offsets(storage: Storage, checkpoint: str, topic: str) -> dict[int, int] | None:
     """The offsets of `topic` that a proxy job's checkpoint has committed (the end of its
     last committed batch), by partition; None when there is no checkpoint there."""

@@ -57,31 +57,29 @@ def make_observer():
         return Observer()
 
 
-def files_open_for_writing() -> set[tuple[int, int]] | None:
+WRITE_MODES = frozenset({"w", "a", "r+", "a+", "w+"})    # psutil's names of open modes
+
+
+def files_open_for_writing() -> set[tuple[int, int]]:
     """(device, inode) of every file some process on this machine has open for writing, as
-    far as /proc lets us see (all of them as root); None where there is no /proc."""
-    proc = "/proc"
-    if not os.path.isdir(os.path.join(proc, "self", "fdinfo")):
-        return None
+    psutil lists the processes' open files (all of them as root; those of other users are
+    skipped otherwise)."""
+    import psutil
+
     found: set[tuple[int, int]] = set()
-    for pid in os.listdir(proc):
-        if not pid.isdigit():
-            continue
-        fd_dir = os.path.join(proc, pid, "fd")
+    for proc in psutil.process_iter():
         try:
-            fds = os.listdir(fd_dir)
-        except OSError:
+            files = proc.open_files()
+        except (psutil.Error, OSError):
             continue
-        for fd in fds:
-            try:
-                with open(os.path.join(proc, pid, "fdinfo", fd)) as info:
-                    flags = next(int(line.split()[1], 8) for line in info
-                                 if line.startswith("flags:"))
-                if flags & (os.O_WRONLY | os.O_RDWR):
-                    st = os.stat(os.path.join(fd_dir, fd))
-                    found.add((st.st_dev, st.st_ino))
-            except (OSError, StopIteration, ValueError):
+        for opened in files:
+            if opened.mode not in WRITE_MODES:
                 continue
+            try:
+                st = os.stat(opened.path)
+            except OSError:                 # gone since, or renamed away
+                continue
+            found.add((st.st_dev, st.st_ino))
     return found
 
 
@@ -227,7 +225,7 @@ class FileWatcher:
             if not cand.complete:
                 # quiet, but is a writer still holding it open (tcpdump between packets)?
                 if writing is None:
-                    writing = files_open_for_writing() or set()
+                    writing = files_open_for_writing()
                 if (st.st_dev, st.st_ino) in writing:
                     continue
             out.append(path)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 
 from common.cli import ArgumentParser, add_config_argument, config_from_args, run
-from common.demo import spark_session
+from common.demo import REPO, spark_session
 from common.setup import setup_all
 
 SIZES = {  # default, --small
@@ -62,7 +62,8 @@ def main() -> int:
         for _, pipeline_run in results:
             for line in pipeline_run.how_to():
                 print("  " + line)
-        print("  the local stack: make services-status, make services-down")
+        print(f"  the local stack: make -C {REPO} services-status, make -C {REPO} "
+              "services-down")
     return 0 if ok else 1
 
 

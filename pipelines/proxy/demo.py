@@ -34,16 +34,19 @@ def demo(config: IngestConfig, spark, lines: int, keep: bool) -> tuple[bool, Pip
           f"{stats.invalid} malformed, {stats.header_lines} header lines, "
           f"{log.stat().st_size / 1e6:.1f} MB)")
 
-    def rows_placed() -> tuple[int, int]:
+    def lines_placed() -> tuple[int, int]:
+        """Rows in the table and rejected lines with their reasons, both placed (a batch
+        places its rows first, then its rejected lines)."""
         paths = [p for p in storage.files_under(hive) if p.endswith(".parquet")]
-        return sum(parquet_footer(storage, p).num_rows for p in paths), stats.valid
+        rejected = rejected_lines(storage, config, config.pipeline(PIPELINE)) - rejected_before
+        return sum(parquet_footer(storage, p).num_rows for p in paths) + rejected, stats.records
 
     run = PipelineRun(config, PIPELINE, 2)
     run.start()
     stopped = 0
     try:
         log.rename(config.collector_folder(PIPELINE) / log.name)
-        run.wait(rows_placed, "rows in the proxy table", timeout=600,
+        run.wait(lines_placed, "lines placed (rows and rejected)", timeout=600,
                  before_first="the Spark job is starting; rows come with its first batches")
     finally:
         if not keep:
