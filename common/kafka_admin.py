@@ -165,32 +165,69 @@ def topic_offsets(kafka: KafkaSettings, topic: str,
                   group: str | None = None) -> list[PartitionOffsets] | None:
     """Every partition's end offset and the offset committed for it by the consumer group
     (default: the topic's own, which the workers use); None when the topic does not exist."""
+    if group is not None and group != topic:
+        return _offsets(kafka, [topic], {topic: group}).get(topic)
+    return topics_offsets(kafka, [topic]).get(topic)
+
+
+def topics_offsets(kafka: KafkaSettings, topics: list[str]) -> dict[str, list[PartitionOffsets]]:
+    """topic_offsets of many topics (each read by its own group) in three requests, not
+    three per topic: an installation upgraded from per-start topics may have hundreds."""
+    return _offsets(kafka, topics, {t: t for t in topics})
+
+
+def _offsets(kafka: KafkaSettings, topics: list[str],
+             groups: dict[str, str]) -> dict[str, list[PartitionOffsets]]:
     from kafka import TopicPartition
     from kafka.admin import OffsetSpec
     from kafka.errors import KafkaError as ClientError
 
+    if not topics:
+        return {}
     admin = _admin(kafka)
     try:
-        count = _partition_count(admin, topic)
-        if count is None:
-            return None
-        tps = [TopicPartition(topic, p) for p in range(count)]
         try:
-            ends = admin.list_partition_offsets({tp: OffsetSpec.LATEST for tp in tps})
-            committed = admin.list_group_offsets({group or topic: tps}).get(group or topic, {})
+            described = admin.describe_topics(list(topics))
         except ClientError as exc:
-            raise KafkaError(f"cannot read the offsets of topic '{topic}': {exc}") from None
+            if type(exc).__name__ != "UnknownTopicOrPartitionError":
+                raise KafkaError(f"cannot describe topics {', '.join(topics)}: {exc}") from None
+            described = [e for t in topics for e in _describe_one(admin, t)]
+        counts = {_topic_of(e): len(e.get("partitions") or []) for e in described
+                  if e.get("error_code", 0) == 0 and _topic_of(e) in groups}
+        tps = {t: [TopicPartition(t, p) for p in range(n)] for t, n in counts.items()}
+        try:
+            ends = admin.list_partition_offsets({tp: OffsetSpec.LATEST
+                                                 for parts in tps.values() for tp in parts})
+            specs: dict[str, list] = {}
+            for t, parts in tps.items():
+                specs.setdefault(groups[t], []).extend(parts)
+            committed = admin.list_group_offsets(specs) if specs else {}
+        except ClientError as exc:
+            raise KafkaError(f"cannot read the offsets of topics {', '.join(tps)}: {exc}") \
+                from None
     finally:
         admin.close()
-    out = []
-    for tp in tps:
-        end = ends[tp]
-        end = end.offset if hasattr(end, "offset") else int(end)
-        mine = committed.get(tp)
-        done = mine.offset if mine is not None and mine.offset >= 0 else None
-        out.append(PartitionOffsets(tp.partition, end, done,
-                                    (mine.metadata or "") if mine is not None else ""))
+    out = {}
+    for t, parts in tps.items():
+        mine = committed.get(groups[t], {})
+        out[t] = []
+        for tp in parts:
+            end = ends[tp]
+            end = end.offset if hasattr(end, "offset") else int(end)
+            done = mine.get(tp)
+            offset = done.offset if done is not None and done.offset >= 0 else None
+            out[t].append(PartitionOffsets(tp.partition, end, offset,
+                                           (done.metadata or "") if done is not None else ""))
     return out
+
+
+def _describe_one(admin, topic: str) -> list[dict]:
+    from kafka.errors import KafkaError as ClientError
+
+    try:
+        return admin.describe_topics([topic])
+    except ClientError:
+        return []
 
 
 def list_topics(kafka: KafkaSettings) -> list[str]:

@@ -160,12 +160,12 @@ class Master:
         what topics of the earlier version left unread, and serves the metrics."""
         self.check()
         self.lock.acquire(topic=self.topic, workers=self.workers)
+        storage = open_storage(self.config)
+        if self.pipeline.type == "proxy":        # refused before anything is created
+            topics.refuse_unread_legacy_proxy(self.config, self.pipeline, storage)
         plan = topics.prepare_topic(self.config, self.pipeline, self.topic, self.workers)
         self.workers = plan.publish_over
-        storage = open_storage(self.config)
-        if self.pipeline.type == "proxy":
-            topics.refuse_unread_legacy_proxy(self.config, self.pipeline, storage)
-        else:
+        if self.pipeline.type != "proxy":
             topics.drain_legacy(self.config, self.pipeline, self.topic, self.workers, storage)
         address = metrics.serve(self.config, self.pipeline.name, 0)
         if address:

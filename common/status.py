@@ -93,14 +93,13 @@ def pipeline_topics(config: IngestConfig, pipeline: PipelineConfig,
     (SPOT-INGEST-<pipeline>_HH_MM_SS_micro, matched exactly) for this installation that still
     hold unread messages, oldest first by the time of their first message."""
     from common.kafka_admin import list_topics
-    from common.topics import legacy_of_installation
+    from common.topics import legacy_unread
 
     try:
         names = list_topics(config.kafka)
         own = config.topic_of(pipeline.name)
-        old = [t for t in legacy_of_installation(config, pipeline, storage)
-               if topic_status(config, t, pipeline=pipeline, storage=storage).lag]
-        old.sort(key=lambda t: _first_message_time(config, t))
+        old = sorted(legacy_unread(config, pipeline, storage),
+                     key=lambda t: _first_message_time(config, t))
     except KafkaError as exc:
         raise _kafka_down(config, exc) from None
     return ([own] if own in names else []) + old

@@ -19,7 +19,7 @@ and left its unread messages behind. They are not forgotten:
   another installation (their binaries are not under this one's hdfs_app_path) are left.
 - proxy: the job kept its place in a checkpoint per topic, which only that job can resume
   exactly; a start is refused, naming the command that drains the old topic
-  (unread_legacy_proxy).
+  (refuse_unread_legacy_proxy).
 """
 from __future__ import annotations
 
@@ -27,12 +27,12 @@ import json
 import logging
 import posixpath
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from common.config import IngestConfig, PipelineConfig
 from common.errors import ConfigError
-from common.kafka_admin import PartitionOffsets, TopicShape, ensure_topic, list_topics, \
-    topic_offsets
+from common.kafka_admin import (PartitionOffsets, TopicShape, ensure_topic, list_topics,
+                                topic_offsets, topics_offsets)
 from common.layout import checkpoint_dir
 from common.messages import BadMessage, FileMessage, confined_partition
 from common.storage import Storage
@@ -112,10 +112,7 @@ def drain_legacy(config: IngestConfig, pipeline: PipelineConfig, into: str, part
     from common.kafka_io import PartitionConsumer, Publisher
 
     out = []
-    for old in legacy_topics(list_topics(config.kafka), pipeline.name):
-        offsets = topic_offsets(config.kafka, old) or []
-        if not any(p.unread for p in offsets):
-            continue
+    for old, offsets in legacy_unread(config, pipeline, storage).items():
         report, publisher = Drained(old), Publisher(config.kafka, into)
         try:
             for part in (p for p in offsets if p.unread):
@@ -169,28 +166,38 @@ def _ours(raw: bytes | None, config: IngestConfig, pipeline: PipelineConfig) -> 
         return False
 
 
-def legacy_of_installation(config: IngestConfig, pipeline: PipelineConfig,
-                           storage: Storage) -> list[str]:
-    """The pipeline's earlier-version topics that belong to this installation, as far as one
-    message (flow, dns: its binary is under this hdfs_app_path) or the job's checkpoint
-    (proxy: one under this installation's storage) tells; on a Kafka shared by several
-    installations, the others' are not this one's business."""
-    out = []
-    for old in legacy_topics(list_topics(config.kafka), pipeline.name):
+def legacy_unread(config: IngestConfig, pipeline: PipelineConfig,
+                  storage: Storage) -> dict[str, list[PartitionOffsets]]:
+    """The pipeline's earlier-version topics of this installation that still hold unread
+    messages, with their partitions (for proxy, read at the job's checkpoint: that job never
+    committed to the group). On a Kafka shared by several installations, the others' are
+    not this one's: a flow or dns topic is this one's when its last message names a binary
+    under this hdfs_app_path; a proxy topic when this installation's storage holds a
+    checkpoint of it. All offsets come in three requests, however many such topics."""
+    names = legacy_topics(list_topics(config.kafka), pipeline.name)
+    out = {}
+    for old, parts in topics_offsets(config.kafka, names).items():
         if pipeline.type == "proxy":
             checkpoint = checkpoint_dir(config.hdfs_app_path, pipeline.name,
                                         pipeline.checkpoint_path, old)
-            if processed_offsets(storage, checkpoint, old) is not None:
-                out.append(old)
-        elif _last_message_ours(config, pipeline, old):
-            out.append(old)
+            done = processed_offsets(storage, checkpoint, old)
+            if done is None:
+                continue
+            parts = [p if p.committed is not None else
+                     replace(p, committed=done.get(p.partition, 0)) for p in parts]
+        if not any(p.unread for p in parts):
+            continue
+        if pipeline.type != "proxy" and not _last_message_ours(config, pipeline, old, parts):
+            continue
+        out[old] = parts
     return out
 
 
-def _last_message_ours(config: IngestConfig, pipeline: PipelineConfig, topic: str) -> bool:
+def _last_message_ours(config: IngestConfig, pipeline: PipelineConfig, topic: str,
+                       parts: list[PartitionOffsets]) -> bool:
     from common.kafka_io import PartitionConsumer
 
-    for part in topic_offsets(config.kafka, topic) or []:
+    for part in parts:
         if part.end == 0:
             continue
         consumer = PartitionConsumer(config.kafka, topic, part.partition)
@@ -237,27 +244,10 @@ def _storage_path(uri: str) -> str:
     return match.group(1) if match else uri
 
 
-def unread_legacy_proxy(config: IngestConfig, pipeline: PipelineConfig,
-                        storage: Storage) -> list[tuple[str, int]]:
-    """The pipeline's earlier-version proxy topics whose checkpoint (under this installation's
-    storage) has not read them to the end, with their unread message counts."""
-    out = []
-    for old in legacy_topics(list_topics(config.kafka), pipeline.name):
-        checkpoint = checkpoint_dir(config.hdfs_app_path, pipeline.name,
-                                    pipeline.checkpoint_path, old)
-        done = processed_offsets(storage, checkpoint, old)
-        if done is None:            # no job of this installation ever read it
-            continue
-        unread = sum(max(0, p.end - done.get(p.partition, 0))
-                     for p in topic_offsets(config.kafka, old) or [])
-        if unread:
-            out.append((old, unread))
-    return out
-
-
 def refuse_unread_legacy_proxy(config: IngestConfig, pipeline: PipelineConfig,
                                storage: Storage) -> None:
-    left = unread_legacy_proxy(config, pipeline, storage)
+    left = [(t, sum(p.unread for p in parts))
+            for t, parts in legacy_unread(config, pipeline, storage).items()]
     if left:
         old, unread = left[0]
         more = f" (and {len(left) - 1} more such topic(s))" if len(left) > 1 else ""

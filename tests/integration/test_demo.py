@@ -44,11 +44,15 @@ def test_the_demo_in_a_reduced_size_and_the_commands_it_prints(kafka_up, metasto
         for pipeline, command in watches:
             watch = pasted(command, start_new_session=True)
             seen: list[str] = []
-            reader = threading.Thread(target=lambda: seen.extend(watch.stdout), daemon=True)
+            reader = threading.Thread(target=lambda: [seen.append(line) for line in watch.stdout],
+                                      daemon=True)
             reader.start()
             title = f"topic SPOT-INGEST-spot-{pipeline} (lag 0)"
-            wait_for(lambda: title in "".join(seen) or watch.poll() is not None, 120,
-                     f"the status of {pipeline}")
+            try:
+                wait_for(lambda: title in "".join(seen) or watch.poll() is not None, 120,
+                         f"the status of {pipeline}")
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}; it printed: {''.join(seen)[-2000:]!r}") from None
             os.killpg(watch.pid, signal.SIGINT)                 # Ctrl-C
             assert watch.wait(60) == 0, "".join(seen)
             reader.join(60)
