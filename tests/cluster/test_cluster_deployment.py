@@ -220,3 +220,149 @@ def test_flow_and_dns_with_master_and_workers_on_separate_hosts(cluster, tmp_pat
                             "partitions": len({r[0] for r in dns_rows})}}
     # the workers' scratch space was theirs: nothing of it on the collector host
     assert not any(collector.outside(collector.local(d.db, "staging")).rglob("*.parquet"))
+
+
+# ---------------------------------------------------------------------------- proxy
+
+def spark_defaults(host: Host, settings: dict[str, str]) -> Path:
+    """An edge host's SPARK_CONF_DIR with its spark-defaults.conf (as the host sees it)."""
+    folder = host.local("spark-conf")
+    host.outside(folder).mkdir(parents=True, exist_ok=True)
+    host.outside(folder / "spark-defaults.conf").write_text(
+        "".join(f"{k} {v}\n" for k, v in settings.items()))
+    return folder
+
+
+def publish_log(d: Deployment, tmp_path: Path, name: str, records: int, start: datetime,
+                **bad) -> collections.Counter:
+    log = tmp_path / name
+    log_writer.write_log(log, records, start, hours=1, bad=bad)
+    expected = proxy_expected(log)
+    os.replace(log, d.collector_folder(d.cluster.network["collector"], "proxy_bluecoat") / name)
+    return expected
+
+
+def proxy_files(d: Deployment) -> list[str]:
+    return [p.rsplit("/", 1)[1] for p in d.probe("files_under", f"{d.app}/proxy/hive")
+            if p.endswith(".parquet")]
+
+
+def test_the_proxy_job_on_yarn_and_a_move_of_its_edge_host(cluster, yarn, tmp_path):
+    """Client mode: the driver on edge-1 (then edge-2), the executors in a NodeManager's
+    container on another host, in the queue the site's spark-defaults names. The checkpoint
+    lives on HDFS: the job started again on another edge host resumes where it stopped."""
+    from .roles import client_conf, pyspark_home
+
+    net = cluster.network
+    d = Deployment(cluster, {"spark_master": "yarn", "spark_exec": 1,
+                             "spark_executor_memory": "512m", "spark_executor_cores": 1,
+                             "driver_memory": "512m"})
+    d.setup()
+    topic = unique("SPOT-INGEST-proxy_bluecoat")
+
+    def edge_env(host: Host) -> dict[str, str]:
+        return {"HADOOP_CONF_DIR": str(client_conf(host, net["namenode"], net["resourcemanager"])),
+                "SPARK_CONF_DIR": str(spark_defaults(host, {
+                    "spark.yarn.jars": f"local:{pyspark_home() / 'jars'}/*",
+                    "spark.yarn.queue": "spot", "spark.yarn.am.memory": "384m"}))}
+
+    try:
+        d.master(net["collector"], "proxy_bluecoat", 2, topic)
+        expected = publish_log(d, tmp_path, "access-1.log", 3000,
+                               datetime(2016, 1, 4, 9, tzinfo=timezone.utc), field_count=2)
+        first = d.worker(net["edge-1"], "proxy_bluecoat", 0, topic, env=edge_env(net["edge-1"]))
+        wait_for(lambda: sum(d.probe("table_rows", "proxy").values()) == sum(expected.values()),
+                 420, "the first log's rows", d.procs, interval=3)
+        apps = cluster.probe.call("http_json", "http://resourcemanager:8088/ws/v1/cluster/apps"
+                                  "?states=RUNNING")["apps"]["app"]
+        assert [(a["queue"], a["amHostHttpAddress"].split(":")[0]) for a in apps] == \
+            [("root.spot", "nodemanager")]
+        containers = cluster.probe.call("http_json", "http://nodemanager:8042/ws/v1/node/"
+                                        "containers")["containers"]["container"]
+        assert len([c for c in containers if c["state"] == "RUNNING"]) == 2  # AM + executor
+        assert first.stop(180) == 0
+        assert "starting the proxy job on yarn" in first.log()
+        # the edge host moves: the same job started on edge-2, more lines meanwhile
+        expected += publish_log(d, tmp_path, "access-2.log", 2000,
+                                datetime(2016, 1, 4, 11, tzinfo=timezone.utc), non_integer=3)
+        d.worker(net["edge-2"], "proxy_bluecoat", 0, topic, env=edge_env(net["edge-2"]))
+        wait_for(lambda: sum(d.probe("table_rows", "proxy").values()) == sum(expected.values()),
+                 420, "the second log's rows", d.procs, interval=3)
+    finally:
+        codes = d.stop_all()
+    assert codes == [0, 0]
+    assert d.probe("table_rows", "proxy") == expected
+    # one query throughout: edge-2 resumed edge-1's checkpoint, on HDFS
+    assert {PROXY_FILE.match(name).group(1) for name in proxy_files(d)} == \
+        {PROXY_FILE.match(proxy_files(d)[0]).group(1)}
+    assert d.probe("files_under", f"{d.app}/proxy/stage/proxy_bluecoat/checkpoints/{topic}")
+    assert d.spark_sql(net["edge-2"], "proxy") == {"proxy": {
+        "rows": sum(expected.values()), "distinct": len(expected),
+        "partitions": len({r[0] for r in expected})}}
+
+
+def test_the_proxy_job_on_a_spark_standalone_cluster(cluster, spark_standalone, tmp_path):
+    """The driver on edge-1, the master on spark-master, the executor on spark-worker."""
+    net = cluster.network
+    d = Deployment(cluster, {"spark_master": "spark://spark-master:7077", "spark_exec": 1,
+                             "spark_executor_memory": "512m", "spark_executor_cores": 2,
+                             "driver_memory": "512m"})
+    d.setup()
+    topic = unique("SPOT-INGEST-proxy_bluecoat")
+    try:
+        d.master(net["collector"], "proxy_bluecoat", 2, topic)
+        expected = publish_log(d, tmp_path, "access.log", 4000,
+                               datetime(2016, 1, 4, 9, tzinfo=timezone.utc), non_integer=3)
+        worker = d.worker(net["edge-1"], "proxy_bluecoat", 0, topic, parallel=2)
+        wait_for(lambda: sum(d.probe("table_rows", "proxy").values()) == sum(expected.values()),
+                 420, "every valid line", d.procs, interval=3)
+    finally:
+        codes = d.stop_all()
+    assert codes == [0, 0]
+    assert "starting the proxy job on spark://spark-master:7077" in worker.log()
+    assert d.probe("table_rows", "proxy") == expected
+    # the executor ran on the worker's host (its disk), not beside the driver
+    spark_worker = net["spark-worker"]
+    apps = list(spark_worker.outside(spark_worker.local("spark-work")).glob("app-*"))
+    assert apps and all((app / "0" / "stderr").exists() for app in apps)
+
+
+# ---------------------------------------------------------------------------- Kafka
+
+def test_a_replicated_kafka_survives_a_broker_killed_mid_run(cluster, tmp_path):
+    net = cluster.network
+    d = Deployment(cluster)
+    d.setup()
+    topic = unique("SPOT-INGEST-flow_internals")
+    broker = cluster.kafka.nodes[1]                      # kafka-2
+    ids: set[int] = set()
+    try:
+        d.master(net["collector"], "flow_internals", 2, topic)
+        d.worker(net["worker-1"], "flow_internals", 0, topic)
+        d.worker(net["worker-2"], "flow_internals", 1, topic)
+        bootstrap = cluster.kafka.bootstrap
+        assert cluster.probe.call("kafka_in_sync", bootstrap, topic) == (3, 3)
+        folder = d.collector_folder(net["collector"], "flow_internals")
+        for n in range(12):
+            made, made_ids = numbered_capture(tmp_path / "made", f"nfcapd.2016010409{n:02d}",
+                                              3000, 1 + n * 10_000)
+            ids |= made_ids
+            os.replace(made, folder / made.name)
+            if n == 5:                                   # files in flight: a broker dies
+                broker.kill()
+        wait_for(lambda: cluster.probe.call("kafka_in_sync", bootstrap, topic)[1] == 2, 120,
+                 "the dead broker to leave the in-sync replicas", d.procs)
+        broker.start()
+        wait_for(lambda: d.probe("committed", topic) and not any(folder.iterdir()), 300,
+                 "every file loaded", d.procs, interval=2)
+        wait_for(lambda: cluster.probe.call("kafka_in_sync", bootstrap, topic)[0] == 3, 180,
+                 "kafka-2 back in sync", d.procs, interval=2)
+    finally:
+        codes = d.stop_all()
+        if not broker.alive():
+            broker.start()
+    assert codes == [0, 0, 0]
+    flow_ids = d.probe("table_column", "flow", "ibyt")
+    assert (len(flow_ids), set(flow_ids)) == (len(ids), ids)
+    assert cluster.probe.call("kafka_topic_setting", cluster.kafka.bootstrap, topic,
+                              "min.insync.replicas") == "2"
