@@ -131,15 +131,26 @@ def kafka_brokers(bootstrap: str) -> int:
 
 
 def kafka_in_sync(bootstrap: str, topic: str) -> tuple[int, int]:
-    """(smallest, largest) number of in-sync replicas over the topic's partitions."""
-    from kafka import KafkaAdminClient
+    """(smallest, largest) number of in-sync replicas over the topic's partitions. A request
+    may first go to a dead broker: up to ten attempts."""
+    import time
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000,
-                             bootstrap_timeout_ms=5000)
-    try:
-        (entry,) = admin.describe_topics([topic])
-    finally:
-        admin.close()
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    for attempt in range(10):
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000,
+                                     bootstrap_timeout_ms=5000)
+            try:
+                (entry,) = admin.describe_topics([topic])
+                break
+            finally:
+                admin.close()
+        except KafkaError:
+            if attempt == 9:
+                raise
+            time.sleep(1)
     sizes = [len(p.get("isr_nodes") or p.get("isr") or []) for p in entry["partitions"]]
     return min(sizes), max(sizes)
 
