@@ -21,7 +21,8 @@ tools:
 	@services/install-tools.sh
 
 jars: $(VENV)/.installed
-	@services/fetch-jars.sh $$($(PY) -c 'from importlib.metadata import version; print(version("pyspark"))')
+	@services/fetch-jars.sh $$($(PY) -c 'from importlib.metadata import version; print(version("pyspark"))') \
+	  $$($(PY) -c 'import importlib.util, os; s = importlib.util.find_spec("pyspark"); print(os.path.join(list(s.submodule_search_locations)[0], "jars"))')
 
 services: setup
 	@$(STACK) start

@@ -10,6 +10,8 @@ command -v tmux    >/dev/null || missing+=(tmux)
 command -v strace  >/dev/null || missing+=(strace)    # the durability test watches fsync
 command -v mvn     >/dev/null || missing+=(maven)
 command -v java    >/dev/null || missing+=(openjdk-17-jre-headless)
+command -v javac   >/dev/null || missing+=(openjdk-17-jdk-headless)  # the metastore launcher
+command -v ip      >/dev/null || missing+=(iproute2)   # the cluster tests' network namespaces
 # Kerberos (KRB_AUTH): kinit/klist; the headers gssapi, krb5 and kerberos (requirements.txt)
 # build against; the KDC and kadmin.local the Kerberos tests run a realm with.
 command -v kinit        >/dev/null || missing+=(krb5-user)

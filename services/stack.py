@@ -11,10 +11,12 @@ Every service is a real JVM (nothing is mocked):
     hdfs-namenode  Hadoop NameNode, RPC 127.0.0.1:8020, HTTP/WebHDFS 127.0.0.1:9870
     hdfs-datanode  Hadoop DataNode, 127.0.0.1:9866 (data), :9864 (HTTP), :9867 (IPC)
     kafka          Kafka 4 KRaft node (broker + controller), 127.0.0.1:9092 (controller :9093)
-    metastore      Hive Metastore 2.3 (the jars inside pyspark), thrift 127.0.0.1:9083, Derby DB
+    metastore      Hive Metastore 2.3 (the jars inside pyspark), thrift 127.0.0.1:9083, Derby DB,
+                   served by services/metastore/BoundMetaStore.java (Hive 2.3's own main binds
+                   0.0.0.0: every port of the stack listens on loopback only)
 
-Jars come from .cache/jars/{kafka,hadoop} (services/fetch-jars.sh) and from the pyspark package of
-the interpreter running this script. Config templates live in services/conf/ and are rendered into
+Jars come from .cache/jars/{kafka,hadoop,metastore} (services/fetch-jars.sh; metastore is our
+launcher, compiled there) and from the pyspark package of the interpreter running this script. Config templates live in services/conf/ and are rendered into
 the state folder var/stack/ (git-ignored), which also holds the data, logs/<service>.log (stdout and
 stderr of the JVM) and pids/<service>.pid. Processes run detached and outlive this script.
 
@@ -71,6 +73,14 @@ def jar_dir(component: str) -> Path:
     if not (JARS / f"{component}.stamp").is_file() or not any(path.glob("*.jar")):
         raise StackError(f"{component} jars missing in {path} (run: make jars)")
     return path
+
+
+METASTORE_MAIN = "spotingest.stack.BoundMetaStore"
+
+
+def metastore_classpath() -> list[str]:
+    """Our launcher of the Hive Metastore (bound to one address), then Hive 2.3 from pyspark."""
+    return [f"{jar_dir('metastore')}/*", f"{pyspark_jars()}/*"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -194,7 +204,7 @@ class Metastore(Service):
     name = "metastore"
     address = "thrift://127.0.0.1:9083"
     ports = (9083,)
-    main_class = "org.apache.hadoop.hive.metastore.HiveMetaStore"
+    main_class = METASTORE_MAIN
     home = STATE / "metastore"
 
     def prepare(self) -> None:
@@ -208,13 +218,13 @@ class Metastore(Service):
 
     def command(self) -> list[str]:
         log4j = self.home / "conf" / "hive-log4j2.properties"
-        classpath = [str(self.home / "conf"), f"{pyspark_jars()}/*"]
+        classpath = [str(self.home / "conf"), *metastore_classpath()]
         return [*self.jvm("512m", classpath, *JAVA17_OPENS,
                           f"-Dlog4j2.configurationFile={log4j}",
                           f"-Dlog4j.configurationFile={log4j}",
                           f"-Dderby.stream.error.file={LOGS / 'metastore-derby.log'}",
                           f"-Dhive.log.dir={LOGS}"),
-                self.main_class, "-p", "9083"]
+                self.main_class, "--host", HOST, "--port", "9083"]
 
     def check(self) -> str | None:
         return None if metastore_ready(9083) else "database 'default' missing"

@@ -3,6 +3,7 @@ how a JVM is launched detached and marked as ours, and how a pid or a port is to
 a foreign process's, or nobody's."""
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 import subprocess
@@ -102,29 +103,64 @@ def port_free(port: int) -> bool:
     return True
 
 
-def port_owner(port: int) -> int | None:
-    """Best effort (Linux): the pid listening on a TCP port, when this user can see it."""
-    inodes = set()
+def socket_address(field: str) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int]:
+    """An address column of /proc/net/tcp or tcp6 ("0100007F:2383": 127.0.0.1, port 9091): the
+    address is hex of 32-bit words, each in the machine's (little-endian) byte order."""
+    address, port = field.rsplit(":", 1)
+    raw = bytes.fromhex(address)
+    words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    return ipaddress.ip_address(words), int(port, 16)
+
+
+def is_loopback(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """127.0.0.0/8, ::1, or 127.x mapped into IPv6 (::ffff:127.0.0.1)."""
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or bool(mapped and mapped.is_loopback)
+
+
+def listening_sockets(text: str) -> dict[str, tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int]]:
+    """The TCP sockets in LISTEN state of one /proc/net/tcp or tcp6 table: socket inode ->
+    (local address, port)."""
+    out = {}
+    for row in text.splitlines()[1:]:
+        cols = row.split()
+        if len(cols) > 9 and cols[3] == "0A":
+            out[cols[9]] = socket_address(cols[1])
+    return out
+
+
+def listeners() -> dict[str, tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int]]:
+    """Every listening TCP socket of this network namespace (IPv4 and IPv6)."""
+    found = {}
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
-            rows = Path(table).read_text().splitlines()[1:]
+            found.update(listening_sockets(Path(table).read_text()))
         except OSError:
             continue
-        for row in rows:
-            cols = row.split()
-            if len(cols) > 9 and cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
-                inodes.add(f"socket:[{cols[9]}]")
+    return found
+
+
+def socket_inodes(pid: int) -> set[str]:
+    """The inodes of the sockets a process holds open (empty when it is not ours to see)."""
+    inodes = set()
+    try:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:["):-1])
+    except OSError:
+        pass
+    return inodes
+
+
+def port_owner(port: int) -> int | None:
+    """Best effort (Linux): the pid listening on a TCP port, when this user can see it."""
+    inodes = {inode for inode, (_, p) in listeners().items() if p == port}
     if not inodes:
         return None
     for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            for fd in (proc / "fd").iterdir():
-                if os.readlink(fd) in inodes:
-                    return int(proc.name)
-        except OSError:
-            continue
+        if proc.name.isdigit() and socket_inodes(int(proc.name)) & inodes:
+            return int(proc.name)
     return None
 
 

@@ -68,12 +68,22 @@ def spark_submit_argv(job_args: list[str], *, master: str = "local[2]",
     return argv + [str(JOB), *job_args]
 
 
-def spark_env(base: dict[str, str] | None = None) -> dict[str, str]:
-    """The driver's Python is this interpreter (the venv with pyarrow, hmsclient)."""
+def is_local(master: str) -> bool:
+    """local, local[N], local[N,F], local-cluster[...]: every executor inside this machine."""
+    return master == "local" or master.startswith(("local[", "local-cluster["))
+
+
+def spark_env(base: dict[str, str] | None = None, master: str = "local[2]") -> dict[str, str]:
+    """The driver's Python is this interpreter (the venv with pyarrow, hmsclient). A local
+    master keeps the job's JVM on loopback (SPARK_LOCAL_IP=127.0.0.1, unless set). Any other
+    (yarn, spark://...) gets nothing of the sort: its executors run on other hosts and connect
+    back to the address the driver advertises, which must be this host's own (Spark takes it
+    from the host's name; SPARK_LOCAL_IP in the environment still overrides it)."""
     env = dict(os.environ if base is None else base)
     env.setdefault("PYSPARK_PYTHON", sys.executable)
     env.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    if is_local(master):
+        env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     return env
 
 
@@ -94,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    os.execve(command[0], command, spark_env())
+    os.execve(command[0], command, spark_env(master=args.master))
     return 1  # not reached
 
 

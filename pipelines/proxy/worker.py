@@ -64,10 +64,11 @@ class ProxyJob(StreamingJob):
         argv = self.submit_argv(topic, parallel)
         if not Path(argv[0]).exists():
             raise ConfigError(f"{argv[0]} is missing: pyspark is not installed (run make setup)")
+        master = argv[argv.index("--master") + 1]
         log.info("%s: starting the proxy job on %s (batches every %d s)", self.pipeline.name,
-                 argv[argv.index("--master") + 1], self.config.spark_streaming.spark_batch_size)
+                 master, self.config.spark_streaming.spark_batch_size)
         # a session of its own: one stop, passed on by us, not a second one from the terminal
-        proc = subprocess.Popen(argv, env=spark_env(), stdin=subprocess.DEVNULL,
+        proc = subprocess.Popen(argv, env=spark_env(master=master), stdin=subprocess.DEVNULL,
                                 start_new_session=True)
         asked = False
         while proc.poll() is None:

@@ -1,192 +1,369 @@
-"""A cluster deployment, proven on one machine.
+"""A cluster deployment in which every role is on a host of its own (tests/cluster/network.py:
+a network namespace, an address, a name, a local disk), as "Deploying on a cluster" in the
+README describes it:
 
-- Master and workers as separate "hosts": separate processes with separate configuration
-  files (their own local_staging and pcap_split_staging), sharing nothing but Kafka, HDFS
-  (WebHDFS) and the metastore; flow, dns and proxy, exact counts.
-- A replicated Kafka: three KRaft brokers, topics with replication factor 3 and
-  min.insync.replicas 2; one broker killed with SIGKILL mid-run and brought back.
-- The proxy job on a Spark standalone cluster (spark://...) instead of local[*].
+    collector            masters (flow, dns, proxy): the collector folders
+    worker-1, worker-2   flow and dns workers, one partition each
+    kafka-1..3           a KRaft Kafka, topics replicated 3 times, min.insync.replicas 2
+    namenode, datanode   HDFS (WebHDFS for the masters and workers, RPC for Spark)
+    metastore            the Hive Metastore (services/metastore/BoundMetaStore)
+    resourcemanager, nodemanager   YARN
+    spark-master, spark-worker     a Spark standalone cluster
+    edge-1, edge-2       the proxy job's driver (worker.py), before and after a move
+    operator             spot_setup.py, ingest_status.py, the test's checks (probe.py)
+
+Each host holds its own configuration file; nothing is shared but the services. Exact counts
+of distinct rows, read from the files and through Spark SQL.
 """
 from __future__ import annotations
 
 import collections
+import copy
 import json
 import os
-import time
+import re
+import sys
+import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-from common.config import load_config
-from common.setup import setup_all
-from common.storage import open_storage
+from common.schemas import DNS
 from pipelines.dns import capture_writer as cw
 from pipelines.proxy import bluecoat, log_writer
-from tests.integration.conftest import base_config_data, unique, write_config
-from tests.integration.procs import start_master, start_worker, wait_for
-from tests.integration.test_dns_pipeline import all_committed, key, table_rows
-from tests.integration.test_proxy_job import folder_row_count, folder_rows
-from tests.reliability.harness import assert_exactly_once, numbered_capture
+from tests.integration.procs import wait_for
+from tests.reliability.harness import numbered_capture
 
-WEBHDFS = "http://127.0.0.1:9870"
+from .network import REPO, Host
+
+PROXY_FILE = re.compile(r"^proxy_bluecoat-([0-9a-f]{8})-b(\d+)-(\d+)\.parquet$")
+WORKER = re.compile(r"^worker (\d+) on (\S+) \(pid \d+\)$")
 
 
-def host_configs(tmp_path: Path, **kafka) -> tuple[Path, Path]:
-    """Two configuration files, as a collector host and a worker host would hold them: the
-    same Kafka, HDFS and metastore, their own local folders."""
-    app, db = "/" + unique("spot_cluster"), unique("spot_cluster")
-    paths = []
-    for host in ("collector-host", "worker-host"):
-        root = tmp_path / host
-        data = base_config_data(app, db, root)
-        data["hdfs"] = {"namenode_url": WEBHDFS, "user": "spot"}
-        data["kafka"].update(kafka)
-        data["kafka"]["message_size"] = 100_000
-        data["spark-streaming"]["spark_batch_size"] = 2
+def unique(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+class Deployment:
+    """One ingest deployment on the cluster: a database, an hdfs_app_path, and each host's own
+    ingest_conf.json (its local folders on its own disk)."""
+
+    def __init__(self, cluster, spark_streaming: dict | None = None):
+        self.cluster = cluster
+        self.db, self.app = unique("spot_cluster"), "/" + unique("spot_cluster")
+        self.spark_streaming = {"spark_batch_size": 2, **(spark_streaming or {})}
+        self.configs: dict[str, Path] = {}
+        self.procs = []
+
+    def config(self, host: Host) -> Path:
+        """The host's configuration file, as that host sees it (written once)."""
+        if host.name in self.configs:
+            return self.configs[host.name]
+        data = copy.deepcopy(json.loads((REPO / "ingest_conf.json").read_text()))
+        root = host.local(self.db)
+        data.update(dbname=self.db, hdfs_app_path=self.app)
+        data["kafka"].update(kafka_server=self.cluster.kafka.bootstrap, replication_factor=3,
+                             message_size=100_000)
+        data["hdfs"] = {"namenode_url": "http://namenode:9870", "user": "spot"}
+        data["hive"] = {"metastore_uris": self.cluster.metastore.uri}
+        data["spark-streaming"].update(self.spark_streaming)
+        for name, pipeline in data["pipelines"].items():
+            pipeline["collector_path"] = str(root / "collector" / name)
+            pipeline["local_staging"] = str(root / "staging" / name)
+            host.outside(root / "collector" / name).mkdir(parents=True, exist_ok=True)
+            if "pcap_split_staging" in pipeline:
+                pipeline["pcap_split_staging"] = str(root / "staging" / name / "split")
         data["pipelines"]["dns_server_1"]["pkt_num"] = 200
-        paths.append(write_config(root, data))
-    return paths[0], paths[1]
+        path = root / "ingest_conf.json"
+        host.outside(path).write_text(json.dumps(data, indent=2))
+        self.configs[host.name] = path
+        return path
+
+    def collector_folder(self, host: Host, pipeline: str) -> Path:
+        """Where the test drops files for a master: the collector folder on that host's disk."""
+        return host.outside(host.local(self.db, "collector", pipeline))
+
+    def setup(self) -> str:
+        """spot_setup.py on the operator host: storage folders, database, tables."""
+        operator = self.cluster.network["operator"]
+        return operator.run([sys.executable, "spot_setup.py", "-c", str(self.config(operator))]).stdout
+
+    def master(self, host: Host, pipeline: str, workers: int, topic: str):
+        proc = host.start([sys.executable, "master_collector.py", "-c", str(self.config(host)),
+                           "-t", pipeline, "-w", str(workers), "-id", topic],
+                          self.log(host, f"master-{pipeline}"))
+        self.procs.append(proc)
+        wait_for(lambda: f"created, {workers} partitions" in proc.log(), 120,
+                 f"the topic of {pipeline}", [proc])
+        return proc
+
+    def worker(self, host: Host, pipeline: str, partition: int, topic: str, parallel: int = 1,
+               env: dict[str, str] | None = None):
+        proc = host.start([sys.executable, "worker.py", "-c", str(self.config(host)),
+                           "-t", pipeline, "-i", str(partition), "--topic", topic,
+                           "-p", str(parallel)],
+                          self.log(host, f"worker-{pipeline}-{partition}"), env=env)
+        self.procs.append(proc)
+        return proc
+
+    def log(self, host: Host, name: str) -> Path:
+        return self.cluster.logs / self.db / f"{host.name}-{name}-{uuid.uuid4().hex[:4]}.log"
+
+    def stop_all(self, timeout: float = 180) -> list[int]:
+        codes = [p.stop(timeout) for p in self.procs]
+        self.procs.clear()
+        return codes
+
+    def probe(self, name: str, *args, **kwargs):
+        return self.cluster.probe.call(name, str(self.config(self.cluster.network["operator"])),
+                                       *args, **kwargs)
+
+    def spark_sql(self, host: Host, *tables: str) -> dict:
+        done = host.run([sys.executable, "-m", "tests.cluster.sparksql", self.cluster.metastore.uri,
+                         self.db, *tables], env={"PYTHONPATH": str(REPO)},
+                        cwd=host.outside(host.local("tmp")), timeout=600)
+        return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_master_and_workers_on_separate_hosts(tmp_path, kafka_up, metastore_up, hdfs_up):
-    collector_conf, worker_conf = host_configs(tmp_path)
-    master_config, worker_config = load_config(collector_conf), load_config(worker_conf)
-    assert master_config.pipeline("flow_internals").local_staging != \
-        worker_config.pipeline("flow_internals").local_staging
-    list(setup_all(worker_config))
-    procs = []
+def proxy_expected(log: Path) -> collections.Counter:
+    """(partition folder, the 28 columns) of every valid line, by the parser's own contract."""
+    rows = collections.Counter()
+    for parsed in map(bluecoat.parse_line, log.read_bytes().split(b"\n")):
+        if isinstance(parsed, bluecoat.Row):
+            values = tuple(parsed)
+            y, m, d, h = values[-4:]
+            rows[(f"y={y}/m={m}/d={d}/h={h}", *values[:-4])] += 1
+    return rows
+
+
+# ---------------------------------------------------------------------------- the hosts
+
+def test_every_host_is_a_host_of_its_own(network, probe):
+    """Each host answers to its own name and address; 127.0.0.1 is each host's own; the
+    machine's own network gains nothing."""
+    operator = network["operator"]
+    seen = operator.run(["python3", "-c", "import socket; h = socket.gethostname(); "
+                         "print(h, socket.gethostbyname(h))"]).stdout.split()
+    assert seen == ["operator", operator.address]
+    assert probe.call("hostname") == "operator"
+    # the probe reaches another host by name; nothing on the operator's own loopback
+    kafka = network["kafka-1"]
+    listener = kafka.start(["python3", "-c", "import socket, time\ns = socket.socket()\n"
+                            "s.bind(('kafka-1', 9999)); s.listen(); print('up', flush=True)\n"
+                            "time.sleep(60)"], network.base / "logs" / "listener.log")
     try:
-        # flow
-        flow_topic = unique("SPOT-INGEST-flow_internals")
-        procs.append(start_master(collector_conf, "flow_internals", 2, flow_topic,
-                                  tmp_path / "collector-host"))
-        wait_for(lambda: "created, 2 partitions" in procs[-1].log(), 60, "the flow topic", procs)
-        procs += [start_worker(worker_conf, "flow_internals", i, flow_topic,
-                               tmp_path / "worker-host") for i in (0, 1)]
+        wait_for(lambda: "up" in listener.log(), 30, "the listener", [listener])
+        assert probe.call("connect", "kafka-1", 9999) == "ok"
+        assert probe.call("connect", kafka.address, 9999) == "ok"
+        assert probe.call("connect", "127.0.0.1", 9999) == "refused"
+    finally:
+        listener.kill()
+    addresses = {h.address for h in network.hosts.values()}
+    assert len(addresses) == len(network.hosts)
+    root_links = os.popen("ip -o link").read()
+    assert not any(h.netns in root_links for h in network.hosts.values())
+    assert "br0" not in root_links
+
+
+# ---------------------------------------------------------------------------- flow and dns
+
+def test_flow_and_dns_with_master_and_workers_on_separate_hosts(cluster, tmp_path):
+    net = cluster.network
+    collector, w1, w2, edge = net["collector"], net["worker-1"], net["worker-2"], net["edge-1"]
+    d = Deployment(cluster)
+    assert "created" in d.setup()
+    flow_topic, dns_topic = unique("SPOT-INGEST-flow_internals"), unique("SPOT-INGEST-dns_server_1")
+    try:
+        d.master(collector, "flow_internals", 2, flow_topic)
+        d.master(collector, "dns_server_1", 2, dns_topic)
+        for partition, host in enumerate((w1, w2)):
+            d.worker(host, "flow_internals", partition, flow_topic)
+            d.worker(host, "dns_server_1", partition, dns_topic)
         ids: set[int] = set()
         for n in range(4):
-            made, made_ids = numbered_capture(tmp_path / "made", f"nfcapd.20160104{9 + n % 2:02d}{n:02d}",
-                                              2000, 1 + n * 10_000)
+            made, made_ids = numbered_capture(tmp_path / "made", f"nfcapd.20160104{9 + n % 2:02d}"
+                                              f"{n:02d}", 2000, 1 + n * 10_000)
             ids |= made_ids
-            os.replace(made, master_config.pipeline("flow_internals").collector_path / made.name)
-        # dns
-        dns_topic = unique("SPOT-INGEST-dns_server_1")
-        procs.append(start_master(collector_conf, "dns_server_1", 2, dns_topic,
-                                  tmp_path / "collector-host" / "dns"))
-        wait_for(lambda: "created, 2 partitions" in procs[-1].log(), 60, "the dns topic", procs)
-        procs += [start_worker(worker_conf, "dns_server_1", i, dns_topic,
-                               tmp_path / "worker-host" / "dns") for i in (0, 1)]
+            os.replace(made, d.collector_folder(collector, "flow_internals") / made.name)
         traffic = cw.traffic_mix(300, datetime(2016, 1, 4, 12, 58, tzinfo=timezone.utc), 240.0)
         capture = cw.write_pcap(tmp_path / "made" / "dns.pcap", traffic.packets)
-        os.replace(capture, master_config.pipeline("dns_server_1").collector_path / "dns.pcap")
-        # proxy
-        proxy_topic = unique("SPOT-INGEST-proxy_bluecoat")
-        procs.append(start_master(collector_conf, "proxy_bluecoat", 2, proxy_topic,
-                                  tmp_path / "collector-host" / "proxy"))
-        wait_for(lambda: "created, 2 partitions" in procs[-1].log(), 60, "the proxy topic", procs)
-        procs.append(start_worker(worker_conf, "proxy_bluecoat", 0, proxy_topic,
-                                  tmp_path / "worker-host" / "proxy", parallel=2))
-        log = tmp_path / "made" / "access.log"
-        stats = log_writer.write_log(log, 3000, datetime(2016, 1, 4, 9, tzinfo=timezone.utc),
-                                     hours=2, bad={"field_count": 2})
-        expected_proxy = collections.Counter(
-            tuple(r) for r in map(bluecoat.parse_line, log.read_bytes().split(b"\n"))
-            if isinstance(r, bluecoat.Row))
-        os.replace(log, master_config.pipeline("proxy_bluecoat").collector_path / "access.log")
-
-        storage = open_storage(worker_config)
-        wait_for(lambda: all_committed(worker_config, flow_topic)
-                 and all_committed(worker_config, dns_topic)
-                 and not (master_config.pipeline("dns_server_1").collector_path / "dns.pcap").exists()
-                 and folder_row_count(storage, worker_config.hdfs_app_path, tmp_path) == stats.valid,
-                 300, "every pipeline loaded", procs, interval=2)
+        dns_folder = d.collector_folder(collector, "dns_server_1")
+        os.replace(capture, dns_folder / "dns.pcap")
+        wait_for(lambda: d.probe("committed", flow_topic) and d.probe("committed", dns_topic)
+                 and not (dns_folder / "dns.pcap").exists(), 300, "flow and dns loaded",
+                 d.procs, interval=2)
+        # the status tool, on the operator host, names each partition's worker by its host
+        status = net["operator"].run([sys.executable, "ingest_status.py", "-c",
+                                      str(d.config(net["operator"])), "-t", "flow_internals",
+                                      "--topic", flow_topic, "--json"])
+        partitions = json.loads(status.stdout)["topics"][0]["partitions"]
+        assert [WORKER.match(p["worker"]).groups() for p in partitions] == \
+            [("0", "worker-1"), ("1", "worker-2")]
+        assert [p["active"] for p in partitions] == [True, True]
     finally:
-        codes = [p.stop(timeout=180) for p in procs]
-    assert codes == [0] * len(procs)
-    assert_exactly_once(worker_config, ids, tmp_path)
-    rows = [r for part in table_rows(worker_config, tmp_path).values() for r in part]
-    assert collections.Counter(map(key, rows)) == collections.Counter(map(key, traffic.rows))
-    proxy_rows, _ = folder_rows(storage, worker_config.hdfs_app_path, tmp_path)
-    assert proxy_rows == expected_proxy
-    # nothing of the worker host's was needed on the collector host, and the other way round
-    assert not (tmp_path / "collector-host" / "staging" / "flow_internals").exists() or \
-        not any((tmp_path / "collector-host" / "staging" / "flow_internals").iterdir())
+        codes = d.stop_all()
+    assert codes == [0] * 6
+    flow_ids = d.probe("table_column", "flow", "ibyt")
+    assert (len(flow_ids), set(flow_ids)) == (len(ids), ids)
+    dns_rows = d.probe("table_rows", "dns")
+    expected_dns = collections.Counter(tuple(r[c.name] for c in DNS.columns)
+                                       for r in traffic.rows)
+    assert collections.Counter(r[1:] for r in dns_rows.elements()) == expected_dns
+    # partitions and tables located on the NameNode by name, readable from another host
+    fs = "hdfs://namenode:8020"
+    assert d.probe("table_location", "flow") == f"{fs}{d.app}/flow/hive"
+    flow_parts = d.probe("catalog_partitions", "flow")
+    assert sorted(location for _, location in flow_parts) == sorted(
+        f"{fs}{d.app}/flow/hive/y=2016/m=01/d=04/h={h}" for h in ("09", "10"))
+    read = d.spark_sql(edge, "flow", "dns")
+    assert read == {"flow": {"rows": len(ids), "distinct": len(ids), "partitions": 2},
+                    "dns": {"rows": len(traffic.rows), "distinct": len(set(expected_dns)),
+                            "partitions": len({r[0] for r in dns_rows})}}
+    # the workers' scratch space was theirs: nothing of it on the collector host
+    assert not any(collector.outside(collector.local(d.db, "staging")).rglob("*.parquet"))
 
 
-def test_a_replicated_kafka_survives_a_broker_killed_mid_run(kafka_cluster, tmp_path,
-                                                             metastore_up):
-    data = base_config_data(str(tmp_path / "spot"), unique("spot_cluster"), tmp_path)
-    data["kafka"].update(kafka_server=kafka_cluster.bootstrap, replication_factor=3)
-    config = load_config(write_config(tmp_path, data))
-    list(setup_all(config))
-    collector = config.pipeline("flow_internals").collector_path
+# ---------------------------------------------------------------------------- proxy
+
+def spark_defaults(host: Host, settings: dict[str, str]) -> Path:
+    """An edge host's SPARK_CONF_DIR with its spark-defaults.conf (as the host sees it)."""
+    folder = host.local("spark-conf")
+    host.outside(folder).mkdir(parents=True, exist_ok=True)
+    host.outside(folder / "spark-defaults.conf").write_text(
+        "".join(f"{k} {v}\n" for k, v in settings.items()))
+    return folder
+
+
+def publish_log(d: Deployment, tmp_path: Path, name: str, records: int, start: datetime,
+                **bad) -> collections.Counter:
+    log = tmp_path / name
+    log_writer.write_log(log, records, start, hours=1, bad=bad)
+    expected = proxy_expected(log)
+    os.replace(log, d.collector_folder(d.cluster.network["collector"], "proxy_bluecoat") / name)
+    return expected
+
+
+def proxy_files(d: Deployment) -> list[str]:
+    return [p.rsplit("/", 1)[1] for p in d.probe("files_under", f"{d.app}/proxy/hive")
+            if p.endswith(".parquet")]
+
+
+def test_the_proxy_job_on_yarn_and_a_move_of_its_edge_host(cluster, yarn, tmp_path):
+    """Client mode: the driver on edge-1 (then edge-2), the executors in a NodeManager's
+    container on another host, in the queue the site's spark-defaults names. The checkpoint
+    lives on HDFS: the job started again on another edge host resumes where it stopped."""
+    from .roles import client_conf, pyspark_home
+
+    net = cluster.network
+    d = Deployment(cluster, {"spark_master": "yarn", "spark_exec": 1,
+                             "spark_executor_memory": "512m", "spark_executor_cores": 1,
+                             "driver_memory": "512m"})
+    d.setup()
+    topic = unique("SPOT-INGEST-proxy_bluecoat")
+
+    def edge_env(host: Host) -> dict[str, str]:
+        return {"HADOOP_CONF_DIR": str(client_conf(host, net["namenode"], net["resourcemanager"])),
+                "SPARK_CONF_DIR": str(spark_defaults(host, {
+                    "spark.yarn.jars": f"local:{pyspark_home() / 'jars'}/*",
+                    "spark.yarn.queue": "spot", "spark.yarn.am.memory": "384m"}))}
+
+    try:
+        d.master(net["collector"], "proxy_bluecoat", 2, topic)
+        expected = publish_log(d, tmp_path, "access-1.log", 3000,
+                               datetime(2016, 1, 4, 9, tzinfo=timezone.utc), field_count=2)
+        first = d.worker(net["edge-1"], "proxy_bluecoat", 0, topic, env=edge_env(net["edge-1"]))
+        wait_for(lambda: sum(d.probe("table_rows", "proxy").values()) == sum(expected.values()),
+                 420, "the first log's rows", d.procs, interval=3)
+        apps = cluster.probe.call("http_json", "http://resourcemanager:8088/ws/v1/cluster/apps"
+                                  "?states=RUNNING")["apps"]["app"]
+        assert [(a["queue"], a["amHostHttpAddress"].split(":")[0]) for a in apps] == \
+            [("root.spot", "nodemanager")]
+        containers = cluster.probe.call("http_json", "http://nodemanager:8042/ws/v1/node/"
+                                        "containers")["containers"]["container"]
+        assert len([c for c in containers if c["state"] == "RUNNING"]) == 2  # AM + executor
+        assert first.stop(180) == 0
+        d.procs.remove(first)
+        assert "starting the proxy job on yarn" in first.log()
+        # the edge host moves: the same job started on edge-2, more lines meanwhile
+        expected += publish_log(d, tmp_path, "access-2.log", 2000,
+                                datetime(2016, 1, 4, 11, tzinfo=timezone.utc), non_integer=3)
+        d.worker(net["edge-2"], "proxy_bluecoat", 0, topic, env=edge_env(net["edge-2"]))
+        wait_for(lambda: sum(d.probe("table_rows", "proxy").values()) == sum(expected.values()),
+                 420, "the second log's rows", d.procs, interval=3)
+    finally:
+        codes = d.stop_all()
+    assert codes == [0, 0]                               # the master, the job on edge-2
+    assert d.probe("table_rows", "proxy") == expected
+    # one query throughout: edge-2 resumed edge-1's checkpoint, on HDFS
+    assert {PROXY_FILE.match(name).group(1) for name in proxy_files(d)} == \
+        {PROXY_FILE.match(proxy_files(d)[0]).group(1)}
+    assert d.probe("files_under", f"{d.app}/proxy/stage/proxy_bluecoat/checkpoints/{topic}")
+    assert d.spark_sql(net["edge-2"], "proxy") == {"proxy": {
+        "rows": sum(expected.values()), "distinct": len(expected),
+        "partitions": len({r[0] for r in expected})}}
+
+
+def test_the_proxy_job_on_a_spark_standalone_cluster(cluster, spark_standalone, tmp_path):
+    """The driver on edge-1, the master on spark-master, the executor on spark-worker."""
+    net = cluster.network
+    d = Deployment(cluster, {"spark_master": "spark://spark-master:7077", "spark_exec": 1,
+                             "spark_executor_memory": "512m", "spark_executor_cores": 2,
+                             "driver_memory": "512m"})
+    d.setup()
+    topic = unique("SPOT-INGEST-proxy_bluecoat")
+    try:
+        d.master(net["collector"], "proxy_bluecoat", 2, topic)
+        expected = publish_log(d, tmp_path, "access.log", 4000,
+                               datetime(2016, 1, 4, 9, tzinfo=timezone.utc), non_integer=3)
+        worker = d.worker(net["edge-1"], "proxy_bluecoat", 0, topic, parallel=2)
+        wait_for(lambda: sum(d.probe("table_rows", "proxy").values()) == sum(expected.values()),
+                 420, "every valid line", d.procs, interval=3)
+    finally:
+        codes = d.stop_all()
+    assert codes == [0, 0]
+    assert "starting the proxy job on spark://spark-master:7077" in worker.log()
+    assert d.probe("table_rows", "proxy") == expected
+    # the executor ran on the worker's host (its disk), not beside the driver
+    spark_worker = net["spark-worker"]
+    apps = list(spark_worker.outside(spark_worker.local("spark-work")).glob("app-*"))
+    assert apps and all((app / "0" / "stderr").exists() for app in apps)
+
+
+# ---------------------------------------------------------------------------- Kafka
+
+def test_a_replicated_kafka_survives_a_broker_killed_mid_run(cluster, tmp_path):
+    net = cluster.network
+    d = Deployment(cluster)
+    d.setup()
     topic = unique("SPOT-INGEST-flow_internals")
-    master = start_master(config.path, "flow_internals", 2, topic, tmp_path)
-    wait_for(lambda: "created, 2 partitions" in master.log(), 60, "the topic", [master])
-    workers = [start_worker(config.path, "flow_internals", i, topic, tmp_path) for i in (0, 1)]
-    procs = [master, *workers]
+    broker = cluster.kafka.nodes[1]                      # kafka-2
     ids: set[int] = set()
     try:
-        assert kafka_cluster.in_sync(topic) == (3, 3)
+        d.master(net["collector"], "flow_internals", 2, topic)
+        d.worker(net["worker-1"], "flow_internals", 0, topic)
+        d.worker(net["worker-2"], "flow_internals", 1, topic)
+        bootstrap = cluster.kafka.bootstrap
+        assert cluster.probe.call("kafka_in_sync", bootstrap, topic) == (3, 3)
+        folder = d.collector_folder(net["collector"], "flow_internals")
         for n in range(12):
             made, made_ids = numbered_capture(tmp_path / "made", f"nfcapd.2016010409{n:02d}",
                                               3000, 1 + n * 10_000)
             ids |= made_ids
-            os.replace(made, collector / made.name)
-            if n == 5:                      # mid-run: files in flight, a broker dies
-                time.sleep(1)
-                kafka_cluster.kill_node(2)
-            time.sleep(0.3)
-        wait_for(lambda: kafka_cluster.in_sync(topic)[1] == 2, 60,   # it really is gone
-                 "the dead broker to leave the in-sync replicas", procs)
-        kafka_cluster.start_node(2)
-        wait_for(lambda: all_committed(config, topic) and not any(collector.iterdir()), 240,
-                 "every file loaded", procs, interval=2)
-        kafka_cluster.wait_in_sync(topic, 3)
+            os.replace(made, folder / made.name)
+            if n == 5:                                   # files in flight: a broker dies
+                broker.kill()
+        wait_for(lambda: cluster.probe.call("kafka_in_sync", bootstrap, topic)[1] == 2, 120,
+                 "the dead broker to leave the in-sync replicas", d.procs)
+        broker.start()
+        wait_for(lambda: d.probe("committed", topic) and not any(folder.iterdir()), 300,
+                 "every file loaded", d.procs, interval=2)
+        wait_for(lambda: cluster.probe.call("kafka_in_sync", bootstrap, topic)[0] == 3, 180,
+                 "kafka-2 back in sync", d.procs, interval=2)
     finally:
-        codes = [p.stop() for p in procs]
+        codes = d.stop_all()
+        if not broker.alive():
+            broker.start()
     assert codes == [0, 0, 0]
-    assert_exactly_once(config, ids, tmp_path)
-    from kafka import KafkaAdminClient
-    from kafka.admin import ConfigResource, ConfigResourceType
-
-    admin = KafkaAdminClient(bootstrap_servers=kafka_cluster.bootstrap)
-    try:
-        described = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
-    finally:
-        admin.close()
-    assert described["topic"][topic]["min.insync.replicas"]["value"] == "2"
-
-
-def test_the_proxy_job_on_a_spark_standalone_cluster(spark_standalone, tmp_path, kafka_up,
-                                                     metastore_up, hdfs_up):
-    collector_conf, worker_conf = host_configs(tmp_path)
-    data = json.loads(worker_conf.read_text())
-    data["spark-streaming"].update(spark_master=spark_standalone.url, spark_exec=1,
-                                   spark_executor_memory="512m", spark_executor_cores=2)
-    worker_conf.write_text(json.dumps(data))
-    master_config, worker_config = load_config(collector_conf), load_config(worker_conf)
-    list(setup_all(worker_config))
-    topic = unique("SPOT-INGEST-proxy_bluecoat")
-    master = start_master(collector_conf, "proxy_bluecoat", 2, topic, tmp_path)
-    wait_for(lambda: "created, 2 partitions" in master.log(), 60, "the topic", [master])
-    worker = start_worker(worker_conf, "proxy_bluecoat", 0, topic, tmp_path, parallel=2)
-    log = tmp_path / "access.log"
-    stats = log_writer.write_log(log, 4000, datetime(2016, 1, 4, 9, tzinfo=timezone.utc),
-                                 hours=1, bad={"non_integer": 3})
-    expected = collections.Counter(tuple(r) for r in map(bluecoat.parse_line,
-                                                           log.read_bytes().split(b"\n"))
-                                   if isinstance(r, bluecoat.Row))
-    storage = open_storage(worker_config)
-    try:
-        os.replace(log, master_config.pipeline("proxy_bluecoat").collector_path / "access.log")
-        wait_for(lambda: folder_row_count(storage, worker_config.hdfs_app_path, tmp_path)
-                 == stats.valid, 300, "every valid line", [master, worker], interval=2)
-    finally:
-        codes = [master.stop(), worker.stop(timeout=180)]
-    assert codes == [0, 0]
-    assert f"starting the proxy job on {spark_standalone.url}" in worker.log()
-    rows, _ = folder_rows(storage, worker_config.hdfs_app_path, tmp_path)
-    assert rows == expected
-    # the executors ran on the standalone worker, not in the driver
-    apps = list((spark_standalone.folder / "work").iterdir())
-    assert apps and any((app / "0" / "stderr").exists() for app in apps)
+    flow_ids = d.probe("table_column", "flow", "ibyt")
+    assert (len(flow_ids), set(flow_ids)) == (len(ids), ids)
+    assert cluster.probe.call("kafka_topic_setting", cluster.kafka.bootstrap, topic,
+                              "min.insync.replicas") == "2"
