@@ -51,7 +51,10 @@ def render(status: PipelineStatus):
         parts.append(f"{status.pipeline}: its topic does not exist yet (is its master "
                      "running?)")
     folder = status.collector
-    if folder is not None:
+    if folder is not None and not folder.here:
+        parts.append(f"collector {folder.path}: not on this host (run ingest_status.py on "
+                     "the collector host to see its waiting files and its master)")
+    elif folder is not None:
         oldest = "" if folder.oldest_age_seconds is None else \
             f", oldest {folder.oldest_age_seconds:.0f} s"
         parts.append(f"collector {folder.path}: {folder.waiting} file(s) waiting{oldest}")
@@ -123,6 +126,13 @@ def main() -> int:
         if not args.watch:
             console.print(render(collect()))
             return 0
+        if not console.is_terminal:          # into a pipe or a file: one block per refresh
+            while True:
+                console.print(render(collect()))
+                console.print(f"-- {time.strftime('%Y-%m-%d %H:%M:%S')}, next in "
+                              f"{args.watch} s", highlight=False)
+                console.file.flush()
+                time.sleep(args.watch)
         with Live(render(collect()), console=console, auto_refresh=False) as live:
             while True:
                 time.sleep(args.watch)

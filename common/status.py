@@ -66,6 +66,8 @@ class FolderStatus:
     oldest_age_seconds: float | None
     set_aside: list[SetAside] = field(default_factory=list)
     master: dict | None = None          # what the folder's lock says of the master holding it
+    here: bool = True                   # False: no such folder on this host (the collector
+                                        # host is another one)
 
 
 @dataclass
@@ -199,7 +201,8 @@ def folder_status(folder: Path, accepts, now: float | None = None) -> FolderStat
         for reason in sorted(quarantine.glob("*.reason")):
             aside.append(SetAside(reason.name[:-len(".reason")],
                                   reason.read_text(errors="replace").strip()))
-    return FolderStatus(str(folder), waiting, oldest, aside, read_holder(folder))
+    return FolderStatus(str(folder), waiting, oldest, aside, read_holder(folder),
+                        folder.is_dir())
 
 
 def quarantined(storage: Storage, config: IngestConfig, pipeline: PipelineConfig) -> list[SetAside]:

@@ -30,7 +30,7 @@ from pathlib import Path
 from common.schemas import DNS
 from pipelines.dns import capture_writer as cw
 from pipelines.proxy import bluecoat, log_writer
-from tests.integration.procs import wait_for
+from tests.integration.procs import visible_files, wait_for
 from tests.reliability.harness import numbered_capture
 
 from .network import REPO, Host
@@ -354,7 +354,7 @@ def test_a_replicated_kafka_survives_a_broker_killed_mid_run(cluster, tmp_path):
         wait_for(lambda: cluster.probe.call("kafka_in_sync", bootstrap, topic)[1] == 2, 120,
                  "the dead broker to leave the in-sync replicas", d.procs)
         broker.start()
-        wait_for(lambda: d.probe("committed", topic) and not any(folder.iterdir()), 300,
+        wait_for(lambda: d.probe("committed", topic) and not visible_files(folder), 300,
                  "every file loaded", d.procs, interval=2)
         wait_for(lambda: cluster.probe.call("kafka_in_sync", bootstrap, topic)[0] == 3, 180,
                  "kafka-2 back in sync", d.procs, interval=2)
