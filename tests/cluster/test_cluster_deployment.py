@@ -22,6 +22,7 @@ import copy
 import json
 import os
 import re
+import subprocess
 import sys
 import uuid
 from datetime import datetime, timezone
@@ -159,7 +160,8 @@ def test_every_host_is_a_host_of_its_own(network, probe):
         listener.kill()
     addresses = {h.address for h in network.hosts.values()}
     assert len(addresses) == len(network.hosts)
-    root_links = os.popen("ip -o link").read()
+    root_links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True,
+                                check=True).stdout
     assert not any(h.netns in root_links for h in network.hosts.values())
     assert "br0" not in root_links
 

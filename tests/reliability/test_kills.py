@@ -264,7 +264,7 @@ def test_a_second_ctrl_c_abandons_the_file_without_committing_it(tmp_path, kafka
     time.sleep(0.2)
     worker.signal_group(signal.SIGINT)
     assert worker.wait(timeout=60) == 0
-    assert committed(config, topic, 0) is None, worker.log()
+    assert committed(config, topic, 0) in (None, 0), worker.log()   # a heartbeat commits 0
     assert "abandoning 1 message(s) in flight (2 decoder(s) stopped)" in worker.log()
     wait_until(lambda: all(not p.is_running() or p.status() == "zombie" for p in nfdumps), 10,
                "the decoders to be gone")

@@ -86,7 +86,7 @@ def test_metastore_stopped_and_started(tmp_path, kafka_up, metastore_up):
             wait_for(lambda: re.search(r"offset 0 not done, not the file's fault \(cannot reach "
                                        r"the Hive Metastore", worker.log()), 90,
                      "the worker to fail on the metastore", procs)
-            assert committed(config, topic, 0) is None
+            assert committed(config, topic, 0) in (None, 0)   # (a heartbeat re-commits 0)
         back = time.monotonic()
         wait_for(lambda: committed(config, topic, 0) == 4, 180, "every file committed", procs)
         print(f"loaded {time.monotonic() - back:.1f} s after the metastore was back")
@@ -148,7 +148,7 @@ def test_local_staging_on_a_full_filesystem(tmp_path, kafka_up, metastore_up):
         try:
             wait_for(lambda: worker.log().count("No space left on device") >= 2, 60,
                      "two failed attempts", [worker])
-            assert committed(config, topic, 0) is None
+            assert committed(config, topic, 0) in (None, 0)   # (a heartbeat re-commits 0)
             subprocess.run(["mount", "-o", "remount,size=64m", str(staging)], check=True)
             wait_for(lambda: committed(config, topic, 0) == 2, 120, "the files", [worker])
         finally:
