@@ -9,6 +9,7 @@ command -v editcap >/dev/null || missing+=(wireshark-common)
 command -v tmux    >/dev/null || missing+=(tmux)
 command -v strace  >/dev/null || missing+=(strace)    # the durability test watches fsync
 command -v mvn     >/dev/null || missing+=(maven)
+command -v go      >/dev/null || missing+=(golang-go)  # builds pipelines/dns/dnsdecode
 command -v java    >/dev/null || missing+=(openjdk-17-jre-headless)
 # Kerberos (KRB_AUTH): kinit/klist; the headers gssapi, krb5 and kerberos (requirements.txt)
 # build against; the KDC and kadmin.local the Kerberos tests run a realm with.

@@ -26,6 +26,7 @@ type record struct {
 	nsec    int64
 	origLen uint32
 	link    uint32
+	stamped bool // false for a simple packet block, which has no time
 	data    []byte
 }
 
@@ -45,7 +46,15 @@ func openCapture(in *bufio.Reader) (reader, error) {
 	case 0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1:
 		return newPcap(in)
 	case 0x0a0d0d0a:
-		return &pcapng{in: in}, nil
+		p := &pcapng{in: in}
+		var head [8]byte
+		if _, err := io.ReadFull(in, head[:]); err != nil {
+			return nil, errCutShortHeader
+		}
+		if err := p.section(head); err != nil {
+			return nil, err
+		}
+		return p, nil
 	}
 	return nil, errNotCapture
 }
@@ -119,6 +128,7 @@ func (p *pcap) next(rec *record) error {
 	}
 	rec.origLen = p.order.Uint32(p.hdr[12:16])
 	rec.link = p.link
+	rec.stamped = true
 	rec.data = data
 	return nil
 }
@@ -258,6 +268,7 @@ func (p *pcapng) packet(ifc iface, data []byte, caplen, origLen uint32, rec *rec
 	}
 	rec.origLen = origLen
 	rec.link = ifc.link
+	rec.stamped = true
 	rec.data = data[:caplen]
 	return nil
 }
@@ -299,5 +310,7 @@ func (p *pcapng) simple(b []byte, rec *record) error {
 		caplen = ifc.snaplen
 	}
 	rec.sec, rec.nsec = 0, 0
-	return p.packet(ifc, b[4:], caplen, origLen, rec)
+	err := p.packet(ifc, b[4:], caplen, origLen, rec)
+	rec.stamped = false
+	return err
 }

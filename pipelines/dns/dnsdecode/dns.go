@@ -167,6 +167,9 @@ func (d *decoder) record(t []byte, off, base int, kind flavour, f *fields) (int,
 	if !ok {
 		return 0, false
 	}
+	if off+used+6+dataLen > len(t) {
+		return 0, false // tshark's tree item for the record spans its data: past the end, it throws
+	}
 	if rtype != typeSRV && f.set(hasRespName) { // tshark names an SRV record's owner otherwise
 		f.respName = name
 	}
@@ -180,7 +183,7 @@ func (d *decoder) record(t []byte, off, base int, kind flavour, f *fields) (int,
 		f.respClass = class
 	}
 	rdata := off + used + 6
-	if dataLen > 0 && !d.rdata(t, rdata, base, rtype, f) {
+	if dataLen > 0 && !d.rdata(t, rdata, base, rtype, dataLen, f) {
 		return 0, false
 	}
 	return used + 6 + dataLen, true
@@ -189,12 +192,32 @@ func (d *decoder) record(t []byte, off, base int, kind flavour, f *fields) (int,
 // rdata reads what tshark's dissector reads of a record's data where that can fail: the
 // address of A and AAAA records and the names inside the common types' data. Other types'
 // data is skipped by its length.
-func (d *decoder) rdata(t []byte, off, base, rtype int, f *fields) bool {
+func (d *decoder) rdata(t []byte, off, base, rtype, dataLen int, f *fields) bool {
 	name := func(at int) (int, bool) {
 		_, used, ok := d.names.read(t, at, base)
 		return used, ok
 	}
-	need := func(at, n int) bool { return at >= 0 && at+n <= len(t) }
+	need := func(at, n int) bool { return at >= 0 && n >= 0 && at+n <= len(t) }
+	item := func(at, n int) bool { // proto_tree_add_item: -1 runs to the end of the message
+		if n == -1 {
+			return at >= 0 && at <= len(t)
+		}
+		return need(at, n)
+	}
+	bitmap := func(at, left int) bool { // dissect_type_bitmap
+		for left != 0 {
+			if !need(at, 2) {
+				return false
+			}
+			size := int(t[at+1])
+			at, left = at+2, left-2
+			if !need(at, size) {
+				return false
+			}
+			at, left = at+size, left-size
+		}
+		return true
+	}
 	switch rtype {
 	case typeA:
 		if !need(off, 4) {
@@ -241,15 +264,79 @@ func (d *decoder) rdata(t []byte, off, base, rtype int, f *fields) bool {
 		}
 		_, ok := name(off + 6)
 		return ok
-	case 24, 46: // SIG RRSIG: 18 bytes, then the signer's name
+	case 24, 46: // SIG RRSIG: 18 bytes, the signer's name, the signature
 		if !need(off, 18) {
 			return false
 		}
-		_, ok := name(off + 18)
-		return ok
-	case 30, 47: // NXT NSEC: the next name first
+		used, ok := name(off + 18)
+		rest := dataLen - 18 - used
+		return ok && (rest == 0 || item(off+18+used, rest))
+	case 30: // NXT: the next name first
 		_, ok := name(off)
 		return ok
+	case 47: // NSEC: the next name, then the type bitmap over what is left
+		used, ok := name(off)
+		return ok && bitmap(off+used, dataLen-used)
+	case 43, 59, 32769, 48, 60: // DS CDS DLV DNSKEY CDNSKEY: 4 bytes, then the digest or key
+		return need(off, 4) && item(off+4, dataLen-4)
+	case 44: // SSHFP
+		return need(off, 2) && item(off+2, dataLen-2)
+	case 50: // NSEC3: 5 bytes, salt, hash, type bitmap
+		if !need(off, 5) {
+			return false
+		}
+		salt := int(t[off+4])
+		at := off + 5
+		if !need(at, salt+1) {
+			return false
+		}
+		hash := int(t[at+salt])
+		at += salt + 1
+		if hash > 0 && !need(at, hash) {
+			return false
+		}
+		at += hash
+		return bitmap(at, dataLen-(at-off))
+	case 11: // WKS: address, protocol, then a bitmap read byte by byte to the data's end
+		return need(off, 5) && dataLen >= 5
+	case 27: // GPOS: three strings, each after its length
+		at := off
+		for k := 0; k < 3; k++ {
+			if !need(at, 1) || !need(at+1, int(t[at])) {
+				return false
+			}
+			at += 1 + int(t[at])
+		}
+	case 13: // HINFO: two strings, each after its length
+		if !need(off, 1) {
+			return false
+		}
+		os := off + 1 + int(t[off])
+		return need(os, 1) && need(os+1, int(t[os]))
+	case 16: // TXT: strings until the data's length is used up exactly (or the message ends)
+		for left, at := dataLen, off; left != 0; {
+			if !need(at, 1) {
+				return false
+			}
+			n := int(t[at])
+			if !need(at+1, n) {
+				return false
+			}
+			at, left = at+1+n, left-1-n
+		}
+	case 250: // TSIG: the algorithm, time, fudge, MAC, original id, error, other data
+		used, ok := name(off)
+		if !ok {
+			return false
+		}
+		at := off + used + 8
+		mac, ok := u16(t, at)
+		if !ok || !need(at+2, mac) {
+			return false
+		}
+		at += 2 + mac + 4
+		other, ok := u16(t, at)
+		return ok && need(at+2, other)
 	}
 	return true
 }

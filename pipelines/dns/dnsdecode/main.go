@@ -55,15 +55,16 @@ func run(path string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: \"%s\" is a directory (folder), not a file.\n", prog, path)
 		return 2
 	}
-	out.WriteString(header)
 	in := bufio.NewReaderSize(file, 1<<20)
 	capture, err := openCapture(in)
 	if err == io.EOF {
+		out.WriteString(header)
 		return 0
 	}
-	if err != nil {
+	if err != nil { // tshark prints no header for a file it cannot open
 		return failure(stderr, path, err)
 	}
+	out.WriteString(header)
 	var d decoder
 	var rec record
 	var f fields
@@ -107,13 +108,15 @@ func failure(stderr io.Writer, path string, err error) int {
 }
 
 func appendRow(b []byte, rec *record, f *fields) []byte {
-	b = strconv.AppendInt(b, rec.sec, 10)
-	b = append(b, '.')
-	ns := strconv.AppendInt(nil, rec.nsec, 10)
-	for i := len(ns); i < 9; i++ {
-		b = append(b, '0')
+	if rec.stamped { // a simple packet block has no time: tshark prints none
+		b = strconv.AppendInt(b, rec.sec, 10)
+		b = append(b, '.')
+		ns := strconv.AppendInt(nil, rec.nsec, 10)
+		for i := len(ns); i < 9; i++ {
+			b = append(b, '0')
+		}
+		b = append(b, ns...)
 	}
-	b = append(b, ns...)
 	b = append(b, '\t')
 	b = strconv.AppendUint(b, uint64(rec.origLen), 10)
 	b = appendText(b, f, hasIPSrc, f.ipSrc)
@@ -152,7 +155,15 @@ func appendClass(b []byte, f *fields, bit uint32, v int) []byte {
 	b = append(b, '\t')
 	if f.has&bit != 0 {
 		b = append(b, '0', 'x')
-		b = appendHex(b, uint32(v), 4)
+		b = appendLowerHex(b, uint32(v), 4)
 	}
 	return b
+}
+
+func appendLowerHex(out []byte, v uint32, digits int) []byte {
+	const hex = "0123456789abcdef"
+	for k := digits - 1; k >= 0; k-- {
+		out = append(out, hex[(v>>(4*uint(k)))&0xf])
+	}
+	return out
 }

@@ -257,15 +257,8 @@ func isPrint(uc rune) bool {
 	if unicode.Is(unicode.Cc, uc) || unicode.Is(unicode.Cf, uc) || unicode.Is(unicode.Cs, uc) {
 		return false
 	}
-	if unicode.Is(unicode.Co, uc) {
-		return true
-	}
-	for _, table := range unicode.Categories {
-		if unicode.Is(table, uc) {
-			return true
-		}
-	}
-	return false
+	return unicode.In(uc, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S, unicode.Z,
+		unicode.Co)
 }
 
 func appendControl(out []byte, c byte) []byte {
@@ -290,7 +283,7 @@ func appendControl(out []byte, c byte) []byte {
 }
 
 func appendHex(out []byte, v uint32, digits int) []byte {
-	const hex = "0123456789abcdef"
+	const hex = "0123456789ABCDEF"
 	for k := digits - 1; k >= 0; k-- {
 		out = append(out, hex[(v>>(4*uint(k)))&0xf])
 	}
