@@ -214,3 +214,49 @@ def test_header_names_are_the_fields_the_worker_reads(tmp_path):
     assert sorted(out.decode().rstrip("\n").split("\t")) == sorted(NEEDED_FIELDS)
     out, code, _ = run(fast.dnsdecode_argv(str(REPO / "ingest_conf.json")))
     assert (out, code) == (b"", 2)
+
+
+# --- dnsdecode split against editcap -c -------------------------------------------------------
+
+def _split(tool: str, capture: Path, folder: Path, pkt_num: int, tz: str) -> tuple[list, str]:
+    folder.mkdir()
+    prefix = str(folder / "c_spot")
+    if tool == "editcap":
+        out, code, stderr = run(editcap_argv(str(capture), prefix, pkt_num), tz)
+    else:
+        out, code, stderr = run([str(fast.DNSDECODE), "split", str(pkt_num), str(capture),
+                                 prefix], tz)
+        assert out.decode().splitlines() == [str(p) for p in list_pieces(prefix)]
+    return list_pieces(prefix), classify(code, stderr)
+
+
+@pytest.mark.parametrize("kind, tz", [("pcap", "UTC"), ("pcapng", "America/Los_Angeles"),
+                                      ("cut", "UTC"), ("empty", "UTC"), ("links", "UTC")])
+def test_split_cuts_as_editcap_does(kind, tz, shapes, tmp_path):
+    """Same piece names (first packet's time in TZ), same packets in each piece, same
+    ending; dnsdecode prints each piece once it is complete."""
+    mix = cw.traffic_mix(390, START, 240.0)
+    capture = tmp_path / f"c.{kind}"
+    if kind == "pcap":
+        cw.write_pcap(capture, mix.packets)
+    elif kind in ("pcapng", "links"):
+        capture = next(p for p in shapes if p.name == "links.pcapng") if kind == "links" \
+            else cw.write_pcapng(capture, mix.packets)
+    elif kind == "cut":
+        chunks = list(cw.pcap_bytes(mix.packets))
+        capture.write_bytes(b"".join(chunks[:1 + 2 * 450]) + chunks[1 + 2 * 450][:6])
+    else:
+        cw.write_pcap(capture, [])
+    theirs, their_end = _split("editcap", capture, tmp_path / "editcap", 100, tz)
+    ours, our_end = _split("dnsdecode", capture, tmp_path / "dnsdecode", 100, tz)
+    assert [p.name for p in ours] == [p.name for p in theirs]
+    assert our_end is their_end
+    for a, b in zip(theirs, ours):
+        assert fast_fields(a)[0] == fast_fields(b)[0]
+    assert len(ours) == {"pcap": 9, "pcapng": 9, "cut": 5, "empty": 0, "links": 1}[kind]
+
+
+def test_split_refuses_what_is_no_capture(suite_captures, tmp_path):
+    random_bytes = next(p for p in suite_captures if p.name == "random.pcap")
+    _, end = _split("dnsdecode", random_bytes, tmp_path / "r", 100, "UTC")
+    assert end is Outcome.UNREADABLE

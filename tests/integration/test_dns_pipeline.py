@@ -96,9 +96,12 @@ def all_committed(config: IngestConfig, topic: str, procs=()) -> bool:
     return sum(p.end_offset for p in status.partitions) > 0 and status.lag == 0
 
 
-@pytest.mark.parametrize("backend", ["local", "hdfs"])
-def test_dns_end_to_end(backend, request, mix, spark, tmp_path):
-    config = with_pkt_num(request.getfixturevalue(f"{backend}_config"), PKT_NUM)
+@pytest.mark.parametrize("backend, decoder", [("local", None), ("hdfs", None),
+                                              ("local", "tshark")])
+def test_dns_end_to_end(backend, decoder, request, mix, spark, tmp_path):
+    """dnsdecode cuts and decodes (the default), or editcap and tshark (decoder tshark)."""
+    keys = {"decoder": decoder} if decoder else {}
+    config = with_pkt_num(request.getfixturevalue(f"{backend}_config"), PKT_NUM, **keys)
     list(setup_all(config))
     collector = config.pipeline(PIPELINE).collector_path
     capture = cw.write_pcap(tmp_path / "dns-mix.pcap", mix.packets)
@@ -123,6 +126,7 @@ def test_dns_end_to_end(backend, request, mix, spark, tmp_path):
     finally:
         codes = [p.stop() for p in procs]
     assert codes == [0, 0, 0]
+    assert all(f"decoder {decoder or 'dnsdecode'}" in w.log() for w in workers)
 
     # rows: exactly the oracle's, each once; hours as editcap stamped the pieces
     rows = table_rows(config, tmp_path)
@@ -214,8 +218,8 @@ def test_pcapng_truncated_and_not_a_capture(local_config, mix, tmp_path):
     assert "appears to have been cut short in the middle of a packet; the packets before the " \
            "cut are kept" in master.log()
     assert (quarantine / "c.pcap.reason").read_text() == (
-        f"c.pcap: editcap cannot read it: editcap: The file \"{collector / 'c.pcap'}\" isn't a "
-        "capture file in a format editcap understands.\n")
+        f"c.pcap: dnsdecode cannot read it: dnsdecode: The file \"{collector / 'c.pcap'}\" isn't "
+        "a capture file in a format dnsdecode understands.\n")
 
 
 def test_a_capture_still_being_written_is_not_taken_until_closed(local_config, tmp_path):

@@ -4,6 +4,7 @@
 // the filter `dns.flags.response == 1` (pipelines/dns/decode.py reads both alike).
 //
 //	dnsdecode CAPTURE > rows.tsv
+//	dnsdecode split PKT_NUM CAPTURE PREFIX   (split.go: pieces as editcap -c cuts them)
 //
 // Exit status: 0 read to the end; 2 the file is missing, not a capture, damaged or cut
 // short (the message says which, in tshark's words; the rows before the damage are
@@ -31,6 +32,9 @@ var readable = map[uint32]bool{linkNull: true, linkEthernet: true, linkRaw: true
 	linkRawBSD: true, linkRawOBSD: true}
 
 func main() {
+	if len(os.Args) >= 2 && os.Args[1] == "split" {
+		os.Exit(runSplit(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	if len(os.Args) != 2 || os.Args[1] == "" || os.Args[1][0] == '-' {
 		fmt.Fprintf(os.Stderr, "usage: %s CAPTURE\n", prog)
 		os.Exit(1)
