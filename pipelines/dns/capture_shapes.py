@@ -258,6 +258,7 @@ def truncation_shapes() -> list[Frame]:
     # captured short of the wire length (a snaplen of 60 bytes)
     whole = udp_frame(full).data
     frames.append(Frame(whole[:60], wire_len=len(whole)))
+    frames.append(Frame(whole, wire_len=4_000_000_000))              # a wire length past 2^31
     return frames
 
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-from common import decoder
+from common import decoder, metrics
 from common.binary import Binary, BinaryFileProcessor, Output
 from common.errors import ConfigError, DecodeError, DecoderUnavailable, SpotIngestError
 from common.schemas import DNS
@@ -96,9 +97,9 @@ class DnsProcessor(BinaryFileProcessor):
             return None
         return judge
 
-    def _batches(self, name: str, local: Path, shown: str):
+    def _batches(self, name: str, local: Path, shown: str, nulled: Counter | None = None):
         with decoder.stream(self._argv(name, local), self.env, judge=self._judge(name)) as out:
-            yield from dns_batches(out, self.tz)
+            yield from dns_batches(out, self.tz, nulled=nulled)
 
     def decode(self, local: Path, binary: Binary, workdir: Path) -> Iterator[Output]:
         name = self.choice.decoder
@@ -106,9 +107,9 @@ class DnsProcessor(BinaryFileProcessor):
             name = "tshark"
 
         def batches():
-            rows = 0
+            rows, nulled = 0, Counter()
             try:
-                for batch in self._batches(name, local, binary.message.name):
+                for batch in self._batches(name, local, binary.message.name, nulled):
                     rows += batch.num_rows
                     yield batch
             except UseTshark as exc:
@@ -117,11 +118,25 @@ class DnsProcessor(BinaryFileProcessor):
                 if rows:       # rows already written: start the piece again, with tshark
                     self._tshark_only.add(binary.message.path)
                     raise SpotIngestError(f"{exc}: decoding it again with tshark") from None
-                yield from self._batches("tshark", local, binary.message.name)
+                yield from self._batches("tshark", local, binary.message.name, nulled)
             else:
                 self._tshark_only.discard(binary.message.path)
+            report_nulled(self.pipeline.name, self.worker_id, binary.message.name, nulled)
 
         yield Output(binary.partition, self.output_name(binary), batches())
+
+
+def report_nulled(pipeline: str, worker_id: int, name: str, nulled: Counter) -> None:
+    """One line per file for the cells stored as NULL because their value did not fit the
+    column, and the spot_cells_nulled_total counter by column."""
+    if not nulled:
+        return
+    for column, count in sorted(nulled.items()):
+        metrics.CELLS_NULLED.labels(pipeline, column).inc(count)
+    detail = ", ".join(f"{column} {count}" for column, count in sorted(nulled.items()))
+    log.warning("%s worker-%d: %s: %d value(s) did not fit their column and are NULL in "
+                "those cells, the rows kept (%s)", pipeline, worker_id, name,
+                sum(nulled.values()), detail)
 
 
 PROCESSOR = DnsProcessor

@@ -122,7 +122,11 @@ func appendRow(b []byte, rec *record, f *fields) []byte {
 		b = append(b, ns...)
 	}
 	b = append(b, '\t')
-	b = strconv.AppendUint(b, uint64(rec.origLen), 10)
+	wire := uint64(rec.origLen)
+	if wire > 1<<31-1 { // tshark's frame tvb has an int length: it prints at most 2^31-1
+		wire = 1<<31 - 1
+	}
+	b = strconv.AppendUint(b, wire, 10)
 	b = appendText(b, f, hasIPSrc, f.ipSrc)
 	b = appendText(b, f, hasIPDst, f.ipDst)
 	b = appendText(b, f, hasRespName, f.respName)
