@@ -6,18 +6,17 @@ package main
 
 import "strconv"
 
-func ipv4Text(b []byte) string {
-	buf := make([]byte, 0, 15)
+func appendIPv4(buf, b []byte) []byte {
 	for i := 0; i < 4; i++ {
 		if i > 0 {
 			buf = append(buf, '.')
 		}
 		buf = strconv.AppendUint(buf, uint64(b[i]), 10)
 	}
-	return string(buf)
+	return buf
 }
 
-func ipv6Text(b []byte) string {
+func appendIPv6(buf, b []byte) []byte {
 	var words [8]int
 	for i := range words {
 		words[i] = int(b[2*i])<<8 | int(b[2*i+1])
@@ -45,7 +44,6 @@ func ipv6Text(b []byte) string {
 	if bestBase != -1 && bestLen < 2 {
 		bestBase = -1
 	}
-	buf := make([]byte, 0, 46)
 	for i := 0; i < 8; i++ {
 		if bestBase != -1 && i >= bestBase && i < bestBase+bestLen {
 			if i == bestBase {
@@ -57,7 +55,7 @@ func ipv6Text(b []byte) string {
 			buf = append(buf, ':')
 		}
 		if i == 6 && bestBase == 0 && (bestLen == 6 || (bestLen == 5 && words[5] == 0xffff)) {
-			buf = append(buf, ipv4Text(b[12:16])...)
+			buf = appendIPv4(buf, b[12:16])
 			break
 		}
 		buf = strconv.AppendUint(buf, uint64(words[i]), 16)
@@ -65,5 +63,5 @@ func ipv6Text(b []byte) string {
 	if bestBase != -1 && bestBase+bestLen == 8 {
 		buf = append(buf, ':')
 	}
-	return string(buf)
+	return buf
 }

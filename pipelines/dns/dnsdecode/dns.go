@@ -30,15 +30,19 @@ const (
 // fields holds the first value of each field the output has, with whether it was set.
 type fields struct {
 	response            bool // some message in the frame is a response
-	ipSrc, ipDst        string
-	ip6Src, ip6Dst      string
-	respName            string
+	ipSrc, ipDst        [4]byte
+	ip6Src, ip6Dst      [16]byte
+	respName            []byte // as tshark prints it (buffers reused from frame to frame)
 	respType, respClass int
 	rcode, answers      int
-	a                   string
-	qryName             string
+	a                   [4]byte
+	qryName             []byte
 	qryType, qryClass   int
 	has                 uint32
+}
+
+func (f *fields) reset() {
+	f.response, f.has = false, 0
 }
 
 const (
@@ -122,24 +126,30 @@ func (d *decoder) message(t []byte, base int, kind flavour, f *fields) {
 	}
 }
 
-func (d *decoder) nameTypeClass(t []byte, off, base int) (string, int, int, int, bool) {
-	name, used, ok := d.names.read(t, off, base)
+// nameTypeClass reads a name, a type and a class; the name is printed into *out unless
+// out is nil (a field already set needs no text).
+func (d *decoder) nameTypeClass(t []byte, off, base int, out *[]byte) (int, int, int, bool) {
+	used, ok := d.names.read(t, off, base, out)
 	if !ok {
-		return "", 0, 0, 0, false
+		return 0, 0, 0, false
 	}
 	rtype, ok := u16(t, off+used)
 	if !ok {
-		return "", 0, 0, 0, false
+		return 0, 0, 0, false
 	}
 	class, ok := u16(t, off+used+2)
 	if !ok {
-		return "", 0, 0, 0, false
+		return 0, 0, 0, false
 	}
-	return name, used + 4, rtype, class, true
+	return used + 4, rtype, class, true
 }
 
 func (d *decoder) question(t []byte, off, base int, kind flavour, f *fields) (int, bool) {
-	name, used, rtype, class, ok := d.nameTypeClass(t, off, base)
+	var out *[]byte
+	if f.has&hasQryName == 0 {
+		out = &d.scratch
+	}
+	used, rtype, class, ok := d.nameTypeClass(t, off, base, out)
 	if !ok {
 		return 0, false
 	}
@@ -147,7 +157,7 @@ func (d *decoder) question(t []byte, off, base int, kind flavour, f *fields) (in
 		class &= 0x7fff
 	}
 	if f.set(hasQryName) {
-		f.qryName = name
+		f.qryName = append(f.qryName[:0], d.scratch...)
 	}
 	if f.set(hasQryType) {
 		f.qryType = rtype
@@ -159,7 +169,11 @@ func (d *decoder) question(t []byte, off, base int, kind flavour, f *fields) (in
 }
 
 func (d *decoder) record(t []byte, off, base int, kind flavour, f *fields) (int, bool) {
-	name, used, rtype, class, ok := d.nameTypeClass(t, off, base)
+	var out *[]byte
+	if f.has&hasRespName == 0 {
+		out = &d.scratch
+	}
+	used, rtype, class, ok := d.nameTypeClass(t, off, base, out)
 	if !ok {
 		return 0, false
 	}
@@ -171,7 +185,7 @@ func (d *decoder) record(t []byte, off, base int, kind flavour, f *fields) (int,
 		return 0, false // tshark's tree item for the record spans its data: past the end, it throws
 	}
 	if rtype != typeSRV && f.set(hasRespName) { // tshark names an SRV record's owner otherwise
-		f.respName = name
+		f.respName = append(f.respName[:0], d.scratch...)
 	}
 	if f.set(hasRespType) {
 		f.respType = rtype
@@ -194,7 +208,7 @@ func (d *decoder) record(t []byte, off, base int, kind flavour, f *fields) (int,
 // data is skipped by its length.
 func (d *decoder) rdata(t []byte, off, base, rtype, dataLen int, f *fields) bool {
 	name := func(at int) (int, bool) {
-		_, used, ok := d.names.read(t, at, base)
+		used, ok := d.names.read(t, at, base, nil)
 		return used, ok
 	}
 	need := func(at, n int) bool { return at >= 0 && n >= 0 && at+n <= len(t) }
@@ -224,7 +238,7 @@ func (d *decoder) rdata(t []byte, off, base, rtype, dataLen int, f *fields) bool
 			return false
 		}
 		if f.set(hasA) {
-			f.a = ipv4Text(t[off : off+4])
+			copy(f.a[:], t[off:off+4])
 		}
 	case typeAAAA:
 		return need(off, 16)

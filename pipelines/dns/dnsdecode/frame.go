@@ -31,7 +31,8 @@ const (
 )
 
 type decoder struct {
-	names  nameReader
+	names   nameReader
+	scratch []byte // a name being read
 	frags  fragments
 	tcp    streams
 	vlan   int
@@ -133,10 +134,10 @@ func (d *decoder) ipv4(b []byte, f *fields) {
 		total = len(b) // TCP segmentation offload: tshark takes the packet's length
 	}
 	if f.set(hasIPSrc) {
-		f.ipSrc = ipv4Text(b[12:16])
+		copy(f.ipSrc[:], b[12:16])
 	}
 	if f.set(hasIPDst) {
-		f.ipDst = ipv4Text(b[16:20])
+		copy(f.ipDst[:], b[16:20])
 	}
 	if total <= len(b) {
 		b = b[:total]
@@ -175,10 +176,10 @@ func (d *decoder) ipv6(b []byte, f *fields) {
 		return
 	}
 	if f.set(hasIP6Src) {
-		f.ip6Src = ipv6Text(b[8:24])
+		copy(f.ip6Src[:], b[8:24])
 	}
 	if f.set(hasIP6Dst) {
-		f.ip6Dst = ipv6Text(b[24:40])
+		copy(f.ip6Dst[:], b[24:40])
 	}
 	plen := int(binary.BigEndian.Uint16(b[4:6]))
 	rest := b[40:]

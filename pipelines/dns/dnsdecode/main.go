@@ -88,7 +88,7 @@ func run(path string, stdout, stderr io.Writer) int {
 				"read.\n", prog, path, rec.link, prog)
 			return 3
 		}
-		f = fields{}
+		f.reset()
 		d.frame(&rec, &f)
 		if f.response {
 			line = appendRow(line[:0], &rec, &f)
@@ -127,15 +127,15 @@ func appendRow(b []byte, rec *record, f *fields) []byte {
 		wire = 1<<31 - 1
 	}
 	b = strconv.AppendUint(b, wire, 10)
-	b = appendText(b, f, hasIPSrc, f.ipSrc)
-	b = appendText(b, f, hasIPDst, f.ipDst)
+	b = appendAddr(b, f, hasIPSrc, f.ipSrc[:])
+	b = appendAddr(b, f, hasIPDst, f.ipDst[:])
 	b = appendText(b, f, hasRespName, f.respName)
 	b = appendInt(b, f, hasRespType, f.respType)
 	b = appendClass(b, f, hasRespClass, f.respClass)
 	b = appendInt(b, f, hasRcode, f.rcode)
-	b = appendText(b, f, hasA, f.a)
-	b = appendText(b, f, hasIP6Src, f.ip6Src)
-	b = appendText(b, f, hasIP6Dst, f.ip6Dst)
+	b = appendAddr(b, f, hasA, f.a[:])
+	b = appendAddr(b, f, hasIP6Src, f.ip6Src[:])
+	b = appendAddr(b, f, hasIP6Dst, f.ip6Dst[:])
 	b = appendInt(b, f, hasAnswers, f.answers)
 	b = appendText(b, f, hasQryName, f.qryName)
 	b = appendInt(b, f, hasQryType, f.qryType)
@@ -143,7 +143,18 @@ func appendRow(b []byte, rec *record, f *fields) []byte {
 	return append(b, '\n')
 }
 
-func appendText(b []byte, f *fields, bit uint32, v string) []byte {
+func appendAddr(b []byte, f *fields, bit uint32, v []byte) []byte {
+	b = append(b, '\t')
+	if f.has&bit == 0 {
+		return b
+	}
+	if len(v) == 4 {
+		return appendIPv4(b, v)
+	}
+	return appendIPv6(b, v)
+}
+
+func appendText(b []byte, f *fields, bit uint32, v []byte) []byte {
 	b = append(b, '\t')
 	if f.has&bit != 0 {
 		b = append(b, v...)

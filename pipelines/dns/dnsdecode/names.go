@@ -29,29 +29,37 @@ const (
 // nameReader holds the scratch buffers of one decoder (no allocation per name).
 type nameReader struct {
 	raw []byte
-	out []byte
 }
 
-// read expands the name at offset of msg (pointers relative to base) and returns it as
-// tshark prints it, the bytes it occupies where it starts, and false where tshark throws.
-func (r *nameReader) read(msg []byte, offset, base int) (string, int, bool) {
+// read expands the name at offset of msg (pointers relative to base), prints it into *out
+// as tshark prints it (unless out is nil), and returns the bytes it occupies where it
+// starts, and false where tshark throws.
+func (r *nameReader) read(msg []byte, offset, base int, out *[]byte) (int, bool) {
 	name, nameLen, used, special, ok := r.expand(msg, offset, base)
 	if !ok {
-		return "", 0, false
+		return 0, false
 	}
 	if special == "" && (nameLen == 0 || name[0] == 0) && used <= minDnameLen {
-		return nameRoot, used, true
+		special = nameRoot
+		if out != nil {
+			*out = append((*out)[:0], nameRoot...)
+		}
+		return used, true
 	}
 	if special != "" {
 		nameLen = len(special)
 	}
 	if used < minDnameLen || (used > minDnameLen && nameLen == 0) {
-		return "", 0, false
+		return 0, false
 	}
-	if special != "" {
-		return special, used, true
+	if out != nil {
+		if special != "" {
+			*out = append((*out)[:0], special...)
+		} else {
+			*out = r.format((*out)[:0], name[:nameLen])
+		}
 	}
-	return r.format(name[:nameLen]), used, true
+	return used, true
 }
 
 func (r *nameReader) expand(t []byte, offset, base int) ([]byte, int, int, string, bool) {
@@ -170,18 +178,7 @@ func hex2(b byte) string {
 // format is format_text: printable ASCII as is, C escapes and \ooo for other ASCII
 // controls, valid UTF-8 kept when printable, \uXXXX for other characters, U+FFFD for
 // bytes that are not UTF-8.
-func (r *nameReader) format(s []byte) string {
-	printable := true
-	for _, c := range s {
-		if c < 0x20 || c >= 0x7f {
-			printable = false
-			break
-		}
-	}
-	if printable {
-		return string(s)
-	}
-	out := r.out[:0]
+func (r *nameReader) format(out, s []byte) []byte {
 	for i := 0; i < len(s); {
 		c := s[i]
 		i++
@@ -244,8 +241,7 @@ func (r *nameReader) format(s []byte) string {
 			out = appendHex(out, uint32(uc), 8)
 		}
 	}
-	r.out = out
-	return string(out)
+	return out
 }
 
 // isPrint is GLib's g_unichar_isprint: anything but controls, format characters,
