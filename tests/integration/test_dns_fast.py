@@ -260,3 +260,16 @@ def test_split_refuses_what_is_no_capture(suite_captures, tmp_path):
     random_bytes = next(p for p in suite_captures if p.name == "random.pcap")
     _, end = _split("dnsdecode", random_bytes, tmp_path / "r", 100, "UTC")
     assert end is Outcome.UNREADABLE
+
+
+def test_dns_inside_an_ip_tunnel_is_tshark_s_alone(tmp_path):
+    """IP in IP (protocol 4): tshark reads the inner datagram's DNS (with the outer
+    addresses as ip.src and ip.dst, their first occurrence); dnsdecode follows no tunnel."""
+    _, inner = cs.udp_ip(cs.simple_response("tunnel.example.com", "192.0.2.210"))
+    _, outer = cw.ip_packet("203.0.113.1", "203.0.113.2", 4, inner)
+    path = tmp_path / "ipip.pcap"
+    path.write_bytes(cs.pcap_file([cs.Frame(cs.eth(outer))]))
+    theirs, ours = tshark_fields(path)[0], fast_fields(path)[0]
+    assert len(theirs) == 2 and theirs[1].split(b"\t")[2:5] == [
+        b"203.0.113.1", b"203.0.113.2", b"tunnel.example.com"]
+    assert ours == theirs[:1]
