@@ -65,7 +65,7 @@ class DnsProcessor(BinaryFileProcessor):
 
     def _probe(self, name: str, probe: Path) -> int:
         try:
-            return sum(b.num_rows for b in self._batches(name, probe, probe.name))
+            return sum(b.num_rows for b in self._batches(name, probe))
         except (DecodeError, DecoderUnavailable, SpotIngestError) as exc:
             what = (f"process_opt {self.choice.process_opt!r}" if name == "tshark"
                     else "its probe capture")
@@ -97,7 +97,7 @@ class DnsProcessor(BinaryFileProcessor):
             return None
         return judge
 
-    def _batches(self, name: str, local: Path, shown: str, nulled: Counter | None = None):
+    def _batches(self, name: str, local: Path, nulled: Counter | None = None):
         with decoder.stream(self._argv(name, local), self.env, judge=self._judge(name)) as out:
             yield from dns_batches(out, self.tz, nulled=nulled)
 
@@ -109,7 +109,7 @@ class DnsProcessor(BinaryFileProcessor):
         def batches():
             rows, nulled = 0, Counter()
             try:
-                for batch in self._batches(name, local, binary.message.name, nulled):
+                for batch in self._batches(name, local, nulled):
                     rows += batch.num_rows
                     yield batch
             except UseTshark as exc:
@@ -118,7 +118,7 @@ class DnsProcessor(BinaryFileProcessor):
                 if rows:       # rows already written: start the piece again, with tshark
                     self._tshark_only.add(binary.message.path)
                     raise SpotIngestError(f"{exc}: decoding it again with tshark") from None
-                yield from self._batches("tshark", local, binary.message.name, nulled)
+                yield from self._batches("tshark", local, nulled)
             else:
                 self._tshark_only.discard(binary.message.path)
             report_nulled(self.pipeline.name, self.worker_id, binary.message.name, nulled)

@@ -33,10 +33,10 @@ const (
 type decoder struct {
 	names   nameReader
 	scratch []byte // a name being read
-	frags  fragments
-	tcp    streams
-	vlan   int
-	errPkt bool // inside an ICMP error: tshark's in_error_pkt
+	frags   fragments
+	tcp     streams
+	vlan    int
+	errPkt  bool // inside an ICMP error: tshark's in_error_pkt
 }
 
 // frame dissects one record into f.
