@@ -6,9 +6,12 @@ PY := $(VENV)/bin/python
 STACK := $(PY) services/stack.py
 PYTEST_ARGS ?=
 
+DNSDECODE := build/dnsdecode
+DNSDECODE_SRC := $(wildcard pipelines/dns/dnsdecode/*.go) pipelines/dns/dnsdecode/go.mod
+
 .PHONY: setup tools jars services services-status services-down test demo bench clean
 
-setup: $(VENV)/.installed tools jars
+setup: $(VENV)/.installed tools jars $(DNSDECODE)
 
 # Debian packages first: some Python packages (gssapi, krb5) build against libkrb5-dev.
 $(VENV)/.installed: requirements.txt | tools
@@ -19,6 +22,13 @@ $(VENV)/.installed: requirements.txt | tools
 
 tools:
 	@services/install-tools.sh
+
+# The fast DNS decoder: Go's standard library only (no module to fetch: GOPROXY=off), no cgo,
+# built with the go that services/install-tools.sh installs (Debian's golang-go).
+$(DNSDECODE): $(DNSDECODE_SRC) | tools
+	@echo "building $@ (Go)"
+	@cd pipelines/dns/dnsdecode && GOTOOLCHAIN=local GOPROXY=off CGO_ENABLED=0 \
+		go build -trimpath -o $(CURDIR)/$@ .
 
 jars: $(VENV)/.installed
 	@services/fetch-jars.sh $$($(PY) -c 'from importlib.metadata import version; print(version("pyspark"))') \
@@ -51,4 +61,4 @@ bench: services
 	@$(PY) -m bench $(BENCH_ARGS)
 
 clean: services-down
-	rm -rf var
+	rm -rf var build

@@ -1,12 +1,17 @@
-"""3. DNS: tshark alone with the pipeline's options (pipelines.dns.decode.tshark_argv on the
-whole capture, > /dev/null) vs one dns worker end to end on the same capture, published as
-one piece (stored under <app>/dns/binary/YYYYMMDD/HH/dns_server_1/<name>_spot_00000_<stamp>.pcap
-as the master stores a piece), and vs two workers on the capture split into pieces by a real
-master (pkt_num set for --dns-pieces pieces), timed from the drop to every piece committed.
+"""3. DNS on one capture of --dns-responses responses (300,000+ packets by default):
 
-For a like-for-like speed-up the same master path also runs with one worker: the headline
-speed-up (two workers over the one-piece worker) includes the master's split, the
-like-for-like one does not differ in anything but the number of workers.
+- the decoders alone: tshark with the pipeline's options (pipelines.dns.decode.tshark_argv,
+  > /dev/null) against dnsdecode (build/dnsdecode), packets per CPU second (per core) and
+  per wall second, the median of --tshark-runs runs each;
+- drop -> rows: a real master and one worker from the capture renamed into the collector
+  folder to every piece committed, against tshark alone on the same capture: with the
+  default pkt_num (650,000: the capture is one piece) and cut into --dns-pieces pieces
+  (handed over as they are cut); and the old path (decoder tshark: editcap, then tshark);
+- two workers over one on the same master path (--dns-pieces pieces);
+- where the time goes now: the path's stages one by one in this process (split, store,
+  fetch, dnsdecode alone, dnsdecode -> Arrow, -> Parquet, placing, registering).
+
+Every run's rows are counted: a run that loses or doubles a row fails the comparison.
 """
 from __future__ import annotations
 
@@ -17,146 +22,262 @@ import time
 
 from bench import inputs
 from bench.support import (DNS_PIPELINE, Bench, BenchError, Offsets, all_committed,
-                           collector_empty, cpu_seconds, make_config, one_message, say,
-                           start_master, start_workers, timed_runs, wait_for, worker_rows,
-                           worker_spans)
+                           collector_empty, cpu_seconds, make_config, say, start_master,
+                           start_workers, timed_runs, wait_for, worker_rows, worker_spans)
 
-TITLE = "DNS: tshark alone vs one worker vs two workers on the split capture"
-RATIO_TARGET = 0.8
-SPEEDUP_TARGET = 1.7
+TITLE = "DNS: dnsdecode and tshark alone; drop -> rows through a master and one or two workers"
+DECODER_TARGET = 10.0       # dnsdecode packets per core over tshark's
+PATH_TARGET = 5.0           # tshark alone's seconds over drop -> rows with one worker
+SPEEDUP_TARGET = 1.7        # two workers over one, same master path
 TIMEOUT_S = 1800
 
 
 def run(bench: Bench) -> dict:
-    from common.layout import HourPartition, binary_path
     from common.setup import setup_all
-    from common.storage import open_storage
+    from pipelines.dns import fast
     from pipelines.dns.decode import tshark_argv
 
+    if not fast.built():
+        raise BenchError(f"{fast.DNSDECODE} is missing (make setup builds it)")
     args = bench.args
     capture = inputs.dns_capture(args.dns_responses)
     pkt_num = math.ceil(capture.packets / args.dns_pieces)
     folder = bench.folder("dns")
-    config = make_config(folder, pipelines={DNS_PIPELINE: {"pkt_num": pkt_num}})
-    list(setup_all(config))
-    storage = open_storage(config)
-    pipeline = config.pipeline(DNS_PIPELINE)
     say(f"  capture: {capture.packets:,} packets, {capture.responses:,} DNS responses, "
         f"{capture.path.stat().st_size / 1e6:.0f} MB")
 
-    tshark = timed_runs(tshark_argv(str(capture.path), pipeline.process_opt), args.tshark_runs)
-    say(f"  tshark alone: {tshark['seconds']:.2f} s")
+    tshark = timed_runs(tshark_argv(str(capture.path), fast.SEED_PROCESS_OPT), args.tshark_runs)
+    say(f"  tshark alone: {tshark['seconds']:.2f} s ({tshark['cpu_s']:.2f} s CPU)")
+    dnsdecode = timed_runs(fast.dnsdecode_argv(str(capture.path)), max(3, args.tshark_runs))
+    say(f"  dnsdecode alone: {dnsdecode['seconds']:.2f} s ({dnsdecode['cpu_s']:.2f} s CPU)")
 
-    # one worker, the whole capture as one piece
-    stamp = capture.first_packet.strftime("%Y%m%d%H%M%S")
-    stored = f"{capture.path.stem}_spot_00000_{stamp}.pcap"
-    piece_name = f"{capture.name} [piece 0]"
-    remote = binary_path(config.hdfs_app_path, "dns", DNS_PIPELINE,
-                         HourPartition.of(capture.first_packet), stored)
-    one = one_message(bench, config, storage, DNS_PIPELINE, capture.path, remote, piece_name,
-                      folder / "one-worker.log", TIMEOUT_S)
-    rows, one_s = one["rows"], one["seconds"]
-    if rows != capture.responses:
-        raise BenchError(f"one worker: {rows} rows of {capture.responses}")
-    say(f"  one worker, one piece: {one_s:.2f} s")
+    def path(label: str, workers: int, pieces_pkt: int, decoder: str | None = None) -> dict:
+        keys = {"pkt_num": pieces_pkt, **({"decoder": decoder} if decoder else {})}
+        config = make_config(folder / label, pipelines={DNS_PIPELINE: keys})
+        list(setup_all(config))
+        result = through_master(bench, config, folder / label, capture, pieces_pkt, workers,
+                                runs=1 if decoder == "tshark" else args.dns_runs)
+        say(f"  {label}: {result['pieces']} piece(s), {result['seconds']:.2f} s "
+            f"({result['cpu_s']:.2f} s CPU; runs {result['runs_s']})")
+        return result
 
-    two = through_master(bench, config, folder, capture, pkt_num, workers=2)
-    say(f"  master + two workers, {two['pieces']} pieces: {two['seconds']:.2f} s")
-    one_master = through_master(bench, config, folder, capture, pkt_num, workers=1)
-    say(f"  master + one worker, {one_master['pieces']} pieces: {one_master['seconds']:.2f} s")
+    one_piece = path("one worker, one piece", 1, 650_000)
+    one = path(f"one worker, {args.dns_pieces} pieces", 1, pkt_num)
+    two = path(f"two workers, {args.dns_pieces} pieces", 2, pkt_num)
+    # the old path takes as long as tshark: not in a smoke run (the pipeline tests run it)
+    old = None if args.smoke else path("one worker, decoder tshark (editcap, tshark)", 1,
+                                       650_000, "tshark")
+    stages = breakdown(folder / "stages", capture, pkt_num)
+    say("  stages: " + ", ".join(f"{k} {v}" for k, v in stages.items()))
 
-    ratio = tshark["seconds"] / one_s
-    speedup = one_s / two["seconds"]
-    like_for_like = one_master["seconds"] / two["seconds"]
+    per_core = (capture.packets / dnsdecode["cpu_s"]) / (capture.packets / tshark["cpu_s"])
+    per_wall = tshark["seconds"] / dnsdecode["seconds"]
+    ratio = tshark["seconds"] / one_piece["seconds"]
+    ratio_pieces = tshark["seconds"] / one["seconds"]
+    speedup = one["seconds"] / two["seconds"]
 
     def pps(seconds: float) -> str:
         return f"{capture.packets / seconds:,.0f}"
 
+    def line(label: str, r: dict) -> list[str]:
+        return [label, str(r["pieces"]), f"{r['seconds']:.2f}", f"{r['cpu_s']:.2f}",
+                pps(r["seconds"]), f"{tshark['seconds'] / r['seconds']:.2f}",
+                f"{r['cores']:.2f}", f"{r['before_first_piece_s']}"]
+
     return {
         "title": TITLE, "storage": "local",
         "inputs": {"capture": str(capture.path), "packets": capture.packets,
-                   "responses": capture.responses,
-                   "bytes": capture.path.stat().st_size, "pkt_num": pkt_num,
-                   "pieces": capture.pieces(pkt_num), "tshark_runs": args.tshark_runs},
-        "tshark_s": tshark["seconds"], "tshark_runs_s": tshark["runs"],
-        "tshark_packets_per_s": round(capture.packets / tshark["seconds"]),
-        "tshark_peak_rss_mb": tshark["peak_rss_mb"],
-        "one_worker_s": one_s, "one_worker_packets_per_s": round(capture.packets / one_s),
-        "one_worker_rows": rows, "one_worker_peak_rss_mb": one["peak_rss_mb"],
-        "one_worker_cores": one["cores"], "tshark_cores": tshark["cores"],
-        "two_workers": two, "one_worker_through_master": one_master,
-        "ratio_worker_tshark": round(ratio, 3), "speedup_two_workers": round(speedup, 3),
-        "speedup_like_for_like": round(like_for_like, 3),
+                   "responses": capture.responses, "bytes": capture.path.stat().st_size,
+                   "pkt_num": pkt_num, "pieces": capture.pieces(pkt_num),
+                   "tshark_runs": args.tshark_runs},
+        "tshark": tshark, "dnsdecode": dnsdecode,
+        "tshark_s": tshark["seconds"], "tshark_packets_per_s": round(capture.packets / tshark["seconds"]),
+        "tshark_packets_per_cpu_s": round(capture.packets / tshark["cpu_s"]),
+        "dnsdecode_packets_per_cpu_s": round(capture.packets / dnsdecode["cpu_s"]),
+        "decoder_ratio_per_core": round(per_core, 2), "decoder_ratio_wall": round(per_wall, 2),
+        "one_worker_one_piece": one_piece, "one_worker_through_master": one,
+        "two_workers": two, "tshark_path": old, "stages": stages,
+        "one_worker_s": one_piece["seconds"], "one_worker_rows": one_piece["rows"],
+        "one_worker_packets_per_s": round(capture.packets / one_piece["seconds"]),
+        "ratio_worker_tshark": round(ratio, 3), "ratio_pieces_tshark": round(ratio_pieces, 3),
+        "speedup_two_workers": round(speedup, 3),
         "targets": [
-            {"figure": "worker/tshark rate", "value": f"{ratio:.2f}",
-             "target": f">= {RATIO_TARGET}", "met": ratio >= RATIO_TARGET},
+            {"figure": "dnsdecode/tshark packets per core", "value": f"{per_core:.1f}x",
+             "target": f">= {DECODER_TARGET:.0f}x", "met": per_core >= DECODER_TARGET},
+            {"figure": "drop -> rows, one worker, vs tshark alone", "value": f"{ratio:.1f}x",
+             "target": f">= {PATH_TARGET:.0f}x", "met": ratio >= PATH_TARGET},
             {"figure": "two workers over one", "value": f"{speedup:.2f}x",
              "target": f">= {SPEEDUP_TARGET}x", "met": speedup >= SPEEDUP_TARGET}],
-        "headlines": [("two workers over one, same master path", f"{like_for_like:.2f}x"),
-                      ("tshark alone packets/s", f"{capture.packets / tshark['seconds']:,.0f}"),
-                      ("one worker packets/s", f"{capture.packets / one_s:,.0f}")],
-        "columns": ["run", "pieces", "seconds", "packets/s", "rows/s", "vs tshark rate",
+        "headlines": [("dnsdecode/tshark, wall", f"{per_wall:.1f}x"),
+                      (f"drop -> rows, one worker, {one['pieces']} pieces, vs tshark",
+                       f"{ratio_pieces:.1f}x"),
+                      ("old path (editcap, tshark) vs tshark alone",
+                       f"{tshark['seconds'] / old['seconds']:.2f}x" if old else "not run"),
+                      ("tshark packets per CPU second",
+                       f"{capture.packets / tshark['cpu_s']:,.0f}"),
+                      ("dnsdecode packets per CPU second",
+                       f"{capture.packets / dnsdecode['cpu_s']:,.0f}")],
+        "columns": ["run", "pieces", "seconds", "CPU s", "packets/s", "vs tshark alone",
                     "cores", "drop -> 1st piece s"],
         "table": [
             ["tshark alone (whole capture)", "1", f"{tshark['seconds']:.2f}",
-             pps(tshark["seconds"]), f"{capture.responses / tshark['seconds']:,.0f}", "1.00",
-             f"{tshark['cores']:.2f}", ""],
-            ["one worker, one piece (message -> committed)", "1", f"{one_s:.2f}", pps(one_s),
-             f"{capture.responses / one_s:,.0f}", f"{ratio:.2f}", f"{one['cores']:.2f}", ""],
-            ["master + 2 workers (drop -> all committed)", str(two["pieces"]),
-             f"{two['seconds']:.2f}", pps(two["seconds"]),
-             f"{capture.responses / two['seconds']:,.0f}",
-             f"{tshark['seconds'] / two['seconds']:.2f}", f"{two['cores']:.2f}",
-             f"{two['before_first_piece_s']}"],
-            ["master + 1 worker (drop -> all committed)", str(one_master["pieces"]),
-             f"{one_master['seconds']:.2f}", pps(one_master["seconds"]),
-             f"{capture.responses / one_master['seconds']:,.0f}",
-             f"{tshark['seconds'] / one_master['seconds']:.2f}", f"{one_master['cores']:.2f}",
-             f"{one_master['before_first_piece_s']}"],
-            ["speed-up: 2 workers over the one-piece worker", "", f"{speedup:.2f}x", "", "", "",
+             f"{tshark['cpu_s']:.2f}", pps(tshark["seconds"]), "1.00", f"{tshark['cores']:.2f}", ""],
+            ["dnsdecode alone (whole capture)", "1", f"{dnsdecode['seconds']:.2f}",
+             f"{dnsdecode['cpu_s']:.2f}", pps(dnsdecode["seconds"]), f"{per_wall:.2f}",
+             f"{dnsdecode['cores']:.2f}", ""],
+            line("master + 1 worker, default pkt_num (drop -> all committed)", one_piece),
+            line("master + 1 worker, pieces", one),
+            line("master + 2 workers, pieces", two),
+            *([line("master + 1 worker, decoder tshark", old)] if old else []),
+            ["speed-up: 2 workers over 1, same master path", "", f"{speedup:.2f}x", "", "", "",
              "", ""],
-            ["speed-up: 2 workers over 1, same master path", "", f"{like_for_like:.2f}x", "",
-             "", "", "", ""],
         ],
     }
 
 
-def through_master(bench: Bench, config, folder, capture, pkt_num: int, workers: int) -> dict:
-    """A real master (pkt_num pieces, round robin) and `workers` workers: wall time from the
-    capture renamed into the collector folder to every piece committed."""
-    run_folder = folder / f"master-{workers}w"
-    run_folder.mkdir()
+def through_master(bench: Bench, config, folder, capture, pkt_num: int, workers: int,
+                   runs: int) -> dict:
+    """A real master and `workers` workers, all ready and warmed up first, then `runs` drops
+    of the capture one after the other (each a copy under its own name): the wall time from
+    the rename into the collector folder to every piece committed, the median run the
+    figure; every run's rows counted."""
+    folder.mkdir(parents=True, exist_ok=True)
     topic = bench.topic(f"dns_{workers}w")
-    master = start_master(bench, config, DNS_PIPELINE, workers, topic,
-                          run_folder / "master.log")
-    procs = [master, *start_workers(bench, config, DNS_PIPELINE, workers, topic, run_folder)]
+    master = start_master(bench, config, DNS_PIPELINE, workers, topic, folder / "master.log")
+    procs = [master, *start_workers(bench, config, DNS_PIPELINE, workers, topic, folder)]
+    for i, worker in enumerate(procs[1:]):
+        wait_for(lambda w=worker, i=i: f"reading {topic} partition {i}" in w.log(), 120,
+                 "the workers to read their partitions", procs)
     collector = config.collector_folder(DNS_PIPELINE)
-    staged = run_folder / capture.name
-    shutil.copyfile(capture.path, staged)
     pieces = capture.pieces(pkt_num)
+    expected = config.collector_processes                  # the warm-up captures first
     offsets = Offsets(config)
+    measured = []
     try:
-        cpu_before = cpu_seconds(procs)
-        start, dropped_at = time.perf_counter(), time.time()
-        os.replace(staged, collector / capture.name)
-        wait_for(lambda: collector_empty(collector) and
-                 all_committed(offsets, topic, master, pieces), TIMEOUT_S,
-                 f"{pieces} pieces committed", procs, interval=0.05)
-        seconds = time.perf_counter() - start
-        cpu = cpu_seconds(procs) - cpu_before
+        warm_up(config, folder, collector, procs)
+        for run in range(runs):
+            name = f"{capture.path.stem}-run{run}{capture.path.suffix}"
+            staged = folder / name
+            shutil.copyfile(capture.path, staged)
+            expected += pieces
+            cpu_before = cpu_seconds(procs)
+            start, dropped_at = time.perf_counter(), time.time()
+            os.replace(staged, collector / name)
+            wait_for(lambda: collector_empty(collector) and
+                     all_committed(offsets, topic, master, expected), TIMEOUT_S,
+                     f"{pieces} pieces committed", procs, interval=0.02)
+            seconds = time.perf_counter() - start
+            measured.append({"name": name, "seconds": seconds, "dropped_at": dropped_at,
+                             "cpu_s": cpu_seconds(procs) - cpu_before})
     finally:
         offsets.close()
         codes = [p.stop() for p in procs]
-    rows = worker_rows(procs[1:])
-    if any(codes) or rows != capture.responses:
-        raise BenchError(f"master + {workers} worker(s): exit codes {codes}, {rows} rows of "
-                         f"{capture.responses}")
-    per_worker = [worker_rows([w]) for w in procs[1:]]
+    if any(codes):
+        raise BenchError(f"master + {workers} worker(s): exit codes {codes}")
     spans = worker_spans(procs[1:])
-    before = spans[0]["start"] - dropped_at if spans else None
-    return {"workers": workers, "pieces": pieces, "seconds": round(seconds, 3),
-            "before_first_piece_s": before and round(before, 2),
-            "piece_s": [s["seconds"] for s in spans],
-            "cpu_s": round(cpu, 2), "cores": round(cpu / seconds, 2),
-            "packets_per_s": round(capture.packets / seconds), "rows": rows,
-            "rows_per_worker": per_worker}
+    for m in measured:
+        mine = [s for s in spans if s["name"].startswith(f"{m['name']} [piece")]
+        rows = sum(s["rows"] for s in mine)
+        if rows != capture.responses or len(mine) != pieces:
+            raise BenchError(f"master + {workers} worker(s), {m['name']}: {rows} rows of "
+                             f"{capture.responses} in {len(mine)} of {pieces} pieces (a run "
+                             "that loses or doubles rows fails)")
+        m["before_first_piece_s"] = round(min(s["start"] for s in mine) - m["dropped_at"], 2)
+    median = sorted(measured, key=lambda m: m["seconds"])[(len(measured) - 1) // 2]
+    return {"workers": workers, "pieces": pieces, "runs": len(measured),
+            "seconds": round(median["seconds"], 3),
+            "runs_s": [round(m["seconds"], 3) for m in measured],
+            "before_first_piece_s": median["before_first_piece_s"],
+            "cpu_s": round(median["cpu_s"], 2),
+            "cores": round(median["cpu_s"] / median["seconds"], 2), "rows": capture.responses,
+            "rows_per_worker": [sum(s["rows"] for s in worker_spans([w])
+                                    if s["name"].startswith(median["name"])) for w in procs[1:]]}
+
+
+def warm_up(config, folder, collector, procs) -> None:
+    """A running master's pool processes hold their Kafka producer and storage client, a
+    running worker its imports: the first file after a start pays ~1.2 s for them (see the
+    README). One tiny capture per pool process, an hour before the measured capture's, is
+    loaded first, so that the figure is a running ingest's."""
+    from datetime import datetime, timezone
+
+    from pipelines.dns import capture_writer as cw
+
+    names = []
+    for i in range(config.collector_processes):
+        mix = cw.traffic_mix(20, datetime(2016, 1, 4, 11, tzinfo=timezone.utc), 10.0, seed=i)
+        staged = cw.write_pcap(folder / f"warm-{i}.pcap", mix.packets)
+        names.append(staged.name)
+    for name in names:
+        os.replace(folder / name, collector / name)
+    rows = 20 * len(names)
+    wait_for(lambda: collector_empty(collector) and worker_rows(procs[1:]) >= rows, 120,
+             "the warm-up captures loaded", procs, interval=0.02)
+    if worker_rows(procs[1:]) != rows:
+        raise BenchError(f"warm-up: {worker_rows(procs[1:])} rows of {rows}")
+
+
+def breakdown(folder, capture, pkt_num: int) -> dict:
+    """The path's stages one by one, in this process (wall seconds; CPU of the children
+    where a program runs): cutting into pieces (dnsdecode split, editcap -c), storing a
+    piece (the local storage's upload, synced), dnsdecode alone, dnsdecode -> Arrow,
+    -> Parquet, and the Parquet bytes per row."""
+    import resource
+    import subprocess
+
+    from common import decoder
+    from common.parquet_out import write_batches
+    from common.schemas import DNS
+    from pipelines.dns import fast
+    from pipelines.dns.decode import dns_batches, editcap_argv
+
+    folder.mkdir(parents=True, exist_ok=True)
+    env = decoder.decoder_env({"TZ": "UTC"})
+
+    def timed(fn) -> tuple[object, float, float]:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        mine = time.process_time()
+        start = time.perf_counter()
+        value = fn()
+        wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+               + time.process_time() - mine)
+        return value, round(wall, 3), round(cpu, 3)
+
+    def split(tool: str) -> None:
+        out = folder / tool
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir()
+        argv = ([str(fast.DNSDECODE), "split", str(pkt_num), str(capture.path),
+                 str(out / "c_spot")] if tool == "dnsdecode" else
+                editcap_argv(str(capture.path), str(out / "c_spot"), pkt_num))
+        subprocess.run(argv, env=env, check=True, capture_output=True)
+
+    def store() -> None:
+        target = folder / "stored.pcap"
+        shutil.copyfile(capture.path, target)
+        with open(target, "rb+") as out:
+            os.fsync(out.fileno())
+
+    def to_arrow(write: bool) -> int:
+        with decoder.stream(fast.dnsdecode_argv(str(capture.path)), env) as out:
+            batches = dns_batches(out, "UTC")
+            if write:
+                return write_batches(batches, DNS.arrow_schema(), folder / "out.parquet")
+            return sum(b.num_rows for b in batches)
+
+    out = {}
+    for label, fn in (("split_dnsdecode", lambda: split("dnsdecode")),
+                      ("split_editcap", lambda: split("editcap")),
+                      ("store_capture_synced", store),
+                      ("dnsdecode_alone", lambda: subprocess.run(
+                          fast.dnsdecode_argv(str(capture.path)), env=env, check=True,
+                          stdout=subprocess.DEVNULL)),
+                      ("dnsdecode_to_arrow", lambda: to_arrow(False)),
+                      ("dnsdecode_to_arrow_to_parquet", lambda: to_arrow(True))):
+        _, wall, cpu = timed(fn)
+        out[f"{label}_s"], out[f"{label}_cpu_s"] = wall, cpu
+    out["parquet_mb"] = round((folder / "out.parquet").stat().st_size / 1e6, 1)
+    shutil.rmtree(folder, ignore_errors=True)
+    return out

@@ -345,6 +345,9 @@ class SparkStreamingSettings(_Section):
         None)
 
 
+DNS_DECODERS = ("dnsdecode", "tshark")
+
+
 class PipelineConfig(_Section):
     type: Annotated[str, _accepts(_choice(PIPELINE_TYPES))] = Key(
         "one of " + ", ".join(PIPELINE_TYPES), "flow, dns or proxy")
@@ -369,6 +372,11 @@ class PipelineConfig(_Section):
         "1 or 2",
         "flow: nfdump processes per file of 4 MB or more, each over a disjoint half of its "
         "records, when process_opt is empty (unset: 2 on a machine with 2 or more cores)", None)
+    decoder: Annotated[str | None, _accepts(_choice(DNS_DECODERS))] = Key(
+        "dnsdecode or tshark",
+        "dns: the decoder, dnsdecode (the fast one, built by make setup) or tshark; a "
+        "process_opt asking for fields, options or a filter dnsdecode lacks uses tshark "
+        "(unset: dnsdecode)", None)
     max_attempts: Annotated[int, _accepts(_positive_int)] = Key(
         "a positive integer",
         "failures of one file (other than the machine's) before it is set aside", 5)

@@ -9,6 +9,7 @@ command -v editcap >/dev/null || missing+=(wireshark-common)
 command -v tmux    >/dev/null || missing+=(tmux)
 command -v strace  >/dev/null || missing+=(strace)    # the durability test watches fsync
 command -v mvn     >/dev/null || missing+=(maven)
+command -v go      >/dev/null || missing+=(golang-go)  # builds pipelines/dns/dnsdecode
 command -v java    >/dev/null || missing+=(openjdk-17-jre-headless)
 command -v javac   >/dev/null || missing+=(openjdk-17-jdk-headless)  # the metastore launcher
 command -v ip      >/dev/null || missing+=(iproute2)   # the cluster tests' network namespaces

@@ -1,7 +1,7 @@
 """The DNS part of `make demo`: a capture of DNS traffic (responses with one or several answers,
 NXDOMAIN, SERVFAIL, AAAA, CNAME chains, over UDP and TCP, IPv4 and IPv6, with queries and
 other packets mixed in) written packet by packet, dropped into the collector folder, split into
-pieces by the master with editcap, decoded by two workers with tshark, and queried.
+pieces by the master (dnsdecode split), decoded by two workers (dnsdecode), and queried.
 """
 from __future__ import annotations
 

@@ -68,7 +68,13 @@ def test_bench_smoke_run(kafka_up, metastore_up, hdfs_up, tmp_path):
     assert all(dns["two_workers"]["rows_per_worker"])           # both workers had pieces
     assert positive(dns["tshark_s"], dns["tshark_packets_per_s"], dns["one_worker_s"],
                     dns["one_worker_packets_per_s"], dns["two_workers"]["seconds"],
-                    dns["ratio_worker_tshark"], dns["speedup_two_workers"])
+                    dns["ratio_worker_tshark"], dns["speedup_two_workers"],
+                    dns["decoder_ratio_per_core"], dns["dnsdecode_packets_per_cpu_s"],
+                    dns["stages"]["split_dnsdecode_s"])
+    assert dns["one_worker_one_piece"]["pieces"] == 1 and dns["tshark_path"] is None
+    assert [t["figure"] for t in dns["targets"]] == [
+        "dnsdecode/tshark packets per core", "drop -> rows, one worker, vs tshark alone",
+        "two workers over one"]
 
     classic = comparisons["classic"]
     assert classic["inputs"]["files"] == 2

@@ -97,9 +97,12 @@ def all_committed(config: IngestConfig, topic: str, procs=()) -> bool:
     return sum(p.end_offset for p in status.partitions) > 0 and status.lag == 0
 
 
-@pytest.mark.parametrize("backend", ["local", "hdfs"])
-def test_dns_end_to_end(backend, request, mix, spark, tmp_path):
-    config = with_pkt_num(request.getfixturevalue(f"{backend}_config"), PKT_NUM)
+@pytest.mark.parametrize("backend, decoder", [("local", None), ("hdfs", None),
+                                              ("local", "tshark")])
+def test_dns_end_to_end(backend, decoder, request, mix, spark, tmp_path):
+    """dnsdecode cuts and decodes (the default), or editcap and tshark (decoder tshark)."""
+    keys = {"decoder": decoder} if decoder else {}
+    config = with_pkt_num(request.getfixturevalue(f"{backend}_config"), PKT_NUM, **keys)
     list(setup_all(config))
     collector = config.pipeline(PIPELINE).collector_path
     capture = cw.write_pcap(tmp_path / "dns-mix.pcap", mix.packets)
@@ -124,6 +127,7 @@ def test_dns_end_to_end(backend, request, mix, spark, tmp_path):
     finally:
         codes = [p.stop() for p in procs]
     assert codes == [0, 0, 0]
+    assert all(f"decoder {decoder or 'dnsdecode'}" in w.log() for w in workers)
 
     # rows: exactly the oracle's, each once; hours as editcap stamped the pieces
     rows = table_rows(config, tmp_path)
@@ -215,8 +219,8 @@ def test_pcapng_truncated_and_not_a_capture(local_config, mix, tmp_path):
     assert "appears to have been cut short in the middle of a packet; the packets before the " \
            "cut are kept" in master.log()
     assert (quarantine / "c.pcap.reason").read_text() == (
-        f"c.pcap: editcap cannot read it: editcap: The file \"{collector / 'c.pcap'}\" isn't a "
-        "capture file in a format editcap understands.\n")
+        f"c.pcap: dnsdecode cannot read it: dnsdecode: The file \"{collector / 'c.pcap'}\" isn't "
+        "a capture file in a format dnsdecode understands.\n")
 
 
 def test_a_capture_still_being_written_is_not_taken_until_closed(local_config, tmp_path):
@@ -319,3 +323,74 @@ def test_dns_worker_refuses_a_process_opt_lacking_a_field(local_config, tmp_path
     assert (proc.returncode, proc.stderr) == (
         1, "error: process_opt lacks -e dns.resp.class: the dns table's dns_qry_class column "
            "comes from it\n")
+
+
+def _load_one_piece(config: IngestConfig, piece: Path, tmp_path: Path) -> Worker:
+    """Publishes one stored piece and runs a worker in this process until it is idle."""
+    remote = f"{config.hdfs_app_path}/dns/binary/20160104/12/{PIPELINE}/{piece.name}"
+    open_storage(config).upload(piece, remote)
+    topic = unique("SPOT-INGEST-dns")
+    ensure_topic(config.kafka, topic, 1)
+    publisher = Publisher(config.kafka, topic)
+    try:
+        publisher.send(FileMessage(PIPELINE, f"{piece.name} [piece 0]", remote,
+                                   piece.stat().st_size).encode(), 0)
+    finally:
+        publisher.close()
+    worker = Worker(config, config.pipeline(PIPELINE), 0, topic)
+    assert worker.run(idle_exit_seconds=3) == 0
+    return worker
+
+
+@pytest.mark.parametrize("decoder, used", [(None, "dnsdecode"), ("tshark", "tshark")])
+def test_a_dns_pipeline_without_process_opt_works(decoder, used, local_config, mix, tmp_path,
+                                                  caplog):
+    """No process_opt (the minimal configuration): dnsdecode, or tshark with Spot's options."""
+    keys = {"process_opt": ""} if decoder is None else {"process_opt": "", "decoder": decoder}
+    config = with_pkt_num(local_config, PKT_NUM, **keys)
+    list(setup_all(config))
+    piece = cw.write_pcap(tmp_path / "m_spot_00000_20160104125800.pcap", mix.packets[:PKT_NUM])
+    with caplog.at_level("INFO"):
+        worker = _load_one_piece(config, piece, tmp_path)
+    assert f"{PIPELINE} worker-0: decoder {used}" in caplog.text
+    expected = cw.expected_rows(mix.packets[:PKT_NUM])
+    assert (worker.processed, worker.rows) == (1, len(expected))
+    rows = table_rows(config, tmp_path)["y=2016/m=01/d=04/h=12"]
+    assert collections.Counter(map(key, rows)) == collections.Counter(map(key, expected))
+
+
+def test_a_process_opt_only_tshark_implements_goes_to_tshark(local_config, mix, tmp_path,
+                                                             caplog):
+    from pipelines.dns.fast import SEED_PROCESS_OPT
+
+    config = with_pkt_num(local_config, PKT_NUM, process_opt=SEED_PROCESS_OPT + " -e udp.srcport")
+    list(setup_all(config))
+    piece = cw.write_pcap(tmp_path / "t_spot_00000_20160104125800.pcap", mix.packets[:PKT_NUM])
+    with caplog.at_level("INFO"):
+        worker = _load_one_piece(config, piece, tmp_path)
+    lines = [r.getMessage() for r in caplog.records if "decoding with tshark" in r.getMessage()]
+    assert lines == [f"{PIPELINE} worker-0: decoding with tshark: process_opt asks for fields "
+                     "udp.srcport, which only tshark implements"]
+    assert worker.rows == len(cw.expected_rows(mix.packets[:PKT_NUM]))
+
+
+def test_a_link_type_dnsdecode_does_not_read_is_decoded_by_tshark(local_config, tmp_path,
+                                                                  caplog):
+    """An 802.11 capture: dnsdecode stops before any row, tshark decodes the piece, one log
+    line says so."""
+    from pipelines.dns import capture_shapes as cs
+
+    config = with_pkt_num(local_config, PKT_NUM)
+    list(setup_all(config))
+    frames = [cs.wifi_frame(cs.udp_ip(cs.simple_response(f"w{i}.example.com", "192.0.2.150"))[1])
+              for i in range(5)]
+    piece = tmp_path / "w_spot_00000_20160104125800.pcap"
+    piece.write_bytes(cs.pcap_file(frames))
+    with caplog.at_level("INFO"):
+        worker = _load_one_piece(config, piece, tmp_path)
+    assert worker.rows == 5
+    lines = [r.getMessage() for r in caplog.records if "decoding it with tshark" in r.getMessage()]
+    assert len(lines) == 1 and "holds link type 105, which dnsdecode does not read" in lines[0]
+    rows = table_rows(config, tmp_path)["y=2016/m=01/d=04/h=12"]
+    assert sorted(r["dns_qry_name"] for r in rows) == [f"w{i}.example.com" for i in range(5)]
+    assert {r["dns_a"] for r in rows} == {"192.0.2.150"}

@@ -4,6 +4,8 @@ from __future__ import annotations
 import collections
 import os
 import signal
+import subprocess
+import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,7 +25,7 @@ START = datetime(2016, 1, 4, 12, 0, tzinfo=timezone.utc)
 
 
 def test_ctrl_c_during_a_tshark_decode_finishes_the_piece(local_config, tmp_path):
-    config = with_pkt_num(local_config, 1_000_000)
+    config = with_pkt_num(local_config, 1_000_000, decoder="tshark")
     list(setup_all(config))
     traffic = cw.traffic_mix(120_000, START, 600.0, seed=11)
     capture = cw.write_pcap(tmp_path / "big.pcap", traffic.packets)
@@ -50,7 +52,7 @@ def test_ctrl_c_during_a_tshark_decode_finishes_the_piece(local_config, tmp_path
 def test_dns_workers_killed_at_random_moments(local_config, tmp_path):
     """Eight SIGKILLs of two dns workers while they decode pieces, each restarted: every
     response arrives once."""
-    config = with_pkt_num(local_config, 4000)
+    config = with_pkt_num(local_config, 4000, decoder="tshark")
     list(setup_all(config))
     traffic = cw.traffic_mix(30_000, START, 3600.0, seed=12)
     capture = cw.write_pcap(tmp_path / "k.pcap", traffic.packets)
@@ -108,3 +110,42 @@ def test_hostile_capture_names(local_config, tmp_path):
     rows = [r for part in table_rows(config, tmp_path).values() for r in part]
     assert collections.Counter(map(key, rows)) == collections.Counter(map(key, expected))
     assert markers_anywhere([tmp_path, REPO, Path.cwd()]) == []
+
+
+def test_the_split_folder_of_a_killed_pool_process_is_removed(local_config, tmp_path):
+    """Issue 15: a pool process killed with SIGKILL while it hands a capture over leaves its
+    split folder (named after its pid) with pieces of the capture in it. The retry of the
+    capture removes it; the folder of a process still running stays."""
+    config = with_pkt_num(local_config, 100)
+    list(setup_all(config))
+    staging = Path(config.pipeline(PIPELINE).pcap_split_staging)
+    staging.mkdir(parents=True, exist_ok=True)
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(900)"])
+    kept = staging / f".other.pcap-{alive.pid}"
+    kept.mkdir()
+    (kept / "other_spot_00000_20160104120000.pcap").write_bytes(b"a piece being published")
+    traffic = cw.traffic_mix(20_000, START, 600.0, seed=13)
+    capture = cw.write_pcap(tmp_path / "s.pcap", traffic.packets)
+    topic = unique("SPOT-INGEST-dns")
+    master = start_master(config.path, PIPELINE, 1, topic, tmp_path)
+    wait_for(lambda: "(created, 1 partitions)" in master.log(), 60, "the topic", [master])
+    worker = None
+    try:
+        os.replace(capture, config.pipeline(PIPELINE).collector_path / capture.name)
+        folder = wait_until(lambda: next((p for p in staging.iterdir()
+                                          if p.name.startswith(".s.pcap-")), None), 60,
+                            "the capture's split folder", interval=0.002)
+        os.kill(int(folder.name.rsplit("-", 1)[1]), signal.SIGKILL)
+        worker = start_worker(config.path, PIPELINE, 0, topic, tmp_path)
+        wait_for(lambda: not (config.pipeline(PIPELINE).collector_path / "s.pcap").exists()
+                 and all_committed(config, topic, [master, worker]), 240, "every piece loaded",
+                 [master, worker])
+        assert not folder.exists()
+        assert [p.name for p in staging.iterdir()] == [kept.name]
+    finally:
+        alive.kill()
+        alive.wait()
+        codes = [master.stop()] + ([worker.stop()] if worker else [])
+    assert codes == [0, 0]
+    rows = [r for part in table_rows(config, tmp_path).values() for r in part]
+    assert collections.Counter(map(key, rows)) == collections.Counter(map(key, traffic.rows))

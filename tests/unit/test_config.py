@@ -138,7 +138,7 @@ def test_unknown_key_is_rejected(tmp_path):
     assert error_of(tmp_path, variant(pipelines__flow_internals__colector_path="x")) == \
         "CONF: unknown key 'pipelines.flow_internals.colector_path' (known here: type, " \
         "collector_path, local_staging, supported_files, process_opt, pkt_num, " \
-        "pcap_split_staging, parser, decoders, max_attempts, settle_seconds, " \
+        "pcap_split_staging, parser, decoders, decoder, max_attempts, settle_seconds, " \
         "rescan_seconds, checkpoint_path, metrics_port, topic)"
 
 

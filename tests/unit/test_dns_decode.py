@@ -3,6 +3,7 @@ mean: pure functions on literal tshark 4.0 output and stderr."""
 from __future__ import annotations
 
 import io
+from collections import Counter
 import struct
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
@@ -288,17 +289,39 @@ def test_wrong_column_count_is_a_one_line_decode_error():
                                  "got 3: Jan 4, 2016 1451912280.0 60")
 
 
-def test_non_numeric_type_is_a_one_line_decode_error():
+def nulled_rows(data: bytes) -> tuple[list[dict], Counter]:
+    nulled: Counter = Counter()
+    batches = list(dns_batches(io.BytesIO(data), "UTC", nulled=nulled))
+    return pa.Table.from_batches(batches, DNS.arrow_schema()).to_pylist(), nulled
+
+
+def test_a_non_number_in_a_number_column_is_null_and_the_row_stays():
     bad = SEED_OUTPUT.replace(b"\twww.example.com\t1\t0x0001\t0\t",
                               b"\twww.example.com\tA\t0x0001\t0\t")
-    assert decode_error(bad) == ("unreadable tshark output: In CSV column #6: CSV conversion "
-                                 "error to int64: invalid value 'A'")
+    got, nulled = nulled_rows(bad)
+    assert got == [dict(EXPECTED_UTC[0], dns_qry_type=None)] + EXPECTED_UTC[1:]
+    assert nulled == Counter({"dns_qry_type": 1})
 
 
-def test_out_of_range_length_is_a_one_line_decode_error():
+def test_values_too_wide_for_int_are_null_each_counted_by_column():
     bad = SEED_OUTPUT.replace(b"\t148\t192.168.1.53\t", b"\t99999999999\t192.168.1.53\t")
-    assert decode_error(bad) == ("column frame_len: Integer value 99999999999 not in range: "
-                                 "-2147483648 to 2147483647")
+    bad = bad.replace(b"example.com\t6\t0x0001\t3\t", b"example.com\t6\t0x0001\t2147483648\t")
+    bad = bad.replace(b"\t15\t0x0001\n", b"\t-2147483649\t0x0001\n")
+    got, nulled = nulled_rows(bad)
+    assert got == [dict(EXPECTED_UTC[0], frame_len=None), dict(EXPECTED_UTC[1], dns_qry_rcode=None),
+                   dict(EXPECTED_UTC[2], dns_qry_type=None)] + EXPECTED_UTC[3:]
+    assert nulled == Counter({"frame_len": 1, "dns_qry_rcode": 1, "dns_qry_type": 1})
+    assert nulled_rows(SEED_OUTPUT) == (EXPECTED_UTC, Counter())
+
+
+def test_integers_keep_what_fits_and_count_what_does_not():
+    from pipelines.dns.decode import integers
+
+    text = pa.array(["1", "", None, "-2147483648", "2147483647", "2147483648", "0x10", " 7",
+                     "9" * 30, "-0"])
+    out, lost = integers(text, pa.int32())
+    assert out.to_pylist() == [1, None, None, -2147483648, 2147483647, None, None, None, None, 0]
+    assert lost == 4
 
 
 def test_bad_epoch_is_a_one_line_decode_error():
@@ -493,3 +516,22 @@ def test_probe_capture(tmp_path):
     assert len(data) == 24 + 16 + len(frame)
     assert data[40:] == frame
     assert struct.unpack("<II", data[24:32]) == (1451912280, 50000)
+
+
+def test_cells_nulled_are_one_log_line_per_file_and_counted_by_column(caplog):
+    from prometheus_client import REGISTRY
+
+    from pipelines.dns.worker import report_nulled
+
+    def sample(column: str) -> float:
+        return REGISTRY.get_sample_value("spot_cells_nulled_total",
+                                         {"pipeline": "dns_t", "column": column}) or 0.0
+
+    before = sample("frame_len"), sample("dns_qry_type")
+    with caplog.at_level("WARNING"):
+        report_nulled("dns_t", 1, "x.pcap [piece 0]", Counter({"frame_len": 2, "dns_qry_type": 1}))
+        report_nulled("dns_t", 1, "y.pcap [piece 0]", Counter())
+    assert [r.getMessage() for r in caplog.records] == [
+        "dns_t worker-1: x.pcap [piece 0]: 3 value(s) did not fit their column and are NULL in "
+        "those cells, the rows kept (dns_qry_type 1, frame_len 2)"]
+    assert (sample("frame_len"), sample("dns_qry_type")) == (before[0] + 2, before[1] + 1)

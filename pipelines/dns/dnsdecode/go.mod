@@ -1,0 +1,3 @@
+module spot-ingest/dnsdecode
+
+go 1.19
