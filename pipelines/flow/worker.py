@@ -6,11 +6,12 @@ import os
 import shutil
 import tempfile
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
-from common import decoder
+from common import decoder, metrics
 from common.binary import Binary, BinaryFileProcessor, Output
 from common.errors import ConfigError, DecodeError, DecoderUnavailable
 from common.parallel import merged
@@ -20,6 +21,15 @@ from pipelines.flow.decode import (CSV_BLOCK_BYTES, HALVES, NFDUMP, SPLIT_MIN_BY
                                    nfdump_argv, nfdump_failed)
 
 log = logging.getLogger(__name__)
+
+NFDUMP_TZ = "UTC"   # nfdump prints times in UTC: one instant each, also in a fall-back hour
+
+
+def nulled_line(nulled: Counter) -> str:
+    """`3 cell(s) stored as NULL (value did not fit its column): sas 2, das 1`"""
+    per_column = ", ".join(f"{column} {n}" for column, n in sorted(nulled.items()))
+    return (f"{sum(nulled.values())} cell(s) stored as NULL (value did not fit its column): "
+            f"{per_column}")
 
 
 def make_probe(folder: Path) -> Path | None:
@@ -43,7 +53,7 @@ class FlowProcessor(BinaryFileProcessor):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.tz = "UTC"
-        self.env = decoder.decoder_env({"TZ": self.tz})
+        self.env = decoder.decoder_env({"TZ": NFDUMP_TZ})
         self._names: list[str] | None = None
         self._names_lock = threading.Lock()
         self.decoders = 1
@@ -52,8 +62,7 @@ class FlowProcessor(BinaryFileProcessor):
         """nfdump installed, process_opt accepted, TZ known, csv header as expected: checked
         once here, so that none of them can ever be mistaken for a bad file."""
         super().start()
-        self.tz = decoder.worker_timezone()
-        self.env = decoder.decoder_env({"TZ": self.tz})
+        self.tz = decoder.worker_timezone()     # times are rendered in it; nfdump prints UTC
         check_options(self.pipeline.process_opt)
         self.decoders = self.pipeline.decoders or (2 if (os.cpu_count() or 1) >= 2 else 1)
         if shutil.which(NFDUMP, path=self.env.get("PATH")) is None:
@@ -96,15 +105,30 @@ class FlowProcessor(BinaryFileProcessor):
         names = self.csv_names(local)
         parts = decoders_for(local.stat().st_size, self.pipeline.process_opt, self.decoders)
 
-        def batches(records: str | None):
+        halves = [None] if parts == 1 else HALVES
+        counts = [Counter() for _ in halves]
+
+        def batches(records: str | None, nulled: Counter):
             argv = nfdump_argv(str(local), self.pipeline.process_opt, records=records)
             with decoder.stream(argv, self.env, stderr_fails=nfdump_failed) as out:
                 # two readers, each with half the block: memory as with one
-                yield from csv_batches(out, names, self.tz, block_size=CSV_BLOCK_BYTES // parts)
+                yield from csv_batches(out, names, self.tz, block_size=CSV_BLOCK_BYTES // parts,
+                                       nulled=nulled)
 
-        halves = [None] if parts == 1 else HALVES
+        rows = merged((lambda r=r, c=c: batches(r, c) for r, c in zip(halves, counts)), depth=1)
         yield Output(binary.partition, self.output_name(binary),
-                     merged((lambda r=r: batches(r) for r in halves), depth=1))
+                     self.counted(rows, binary, counts))
+
+    def counted(self, rows: Iterator, binary: Binary, counts: list[Counter]) -> Iterator:
+        """The rows, then (once they are all read) one log line and the metric for the cells
+        of this file stored as NULL."""
+        yield from rows
+        nulled = sum(counts, Counter())
+        if nulled:
+            for column, n in nulled.items():
+                metrics.CELLS_NULLED.labels(self.pipeline.name, column).inc(n)
+            log.warning("%s worker-%d: %s: %s", self.pipeline.name, self.worker_id,
+                        binary.message.name, nulled_line(nulled))
 
 
 PROCESSOR = FlowProcessor
