@@ -36,9 +36,11 @@ TIME_RECEIVED = "tr"
 _TIME_PARTS = {"tryear": pc.year, "trmonth": pc.month, "trday": pc.day, "trhour": pc.hour,
                "trminute": pc.minute, "trsec": pc.second}
 
-# nfdump 1.7 reports unreadable files on stderr and still exits 0.
-_NFDUMP_ERROR = re.compile(r"error|bad magic|corrupt|unable|cannot|can't|failed|not a file",
-                           re.IGNORECASE)
+# nfdump 1.7 reports unreadable files on stderr and still exits 0. What it skips with a
+# warning and reads on from ("Skip unknown record type 9", nfdump 1.6's sampler record) is not
+# an error; a block it skips (its flows lost) is.
+_NFDUMP_ERROR = re.compile(r"error|bad magic|corrupt|unable|cannot|can't|can not|failed|"
+                           r"not a file|short read|skip block", re.IGNORECASE)
 
 
 # One file decoded by two nfdump processes at once (nfdump's csv output is single-threaded):

@@ -194,6 +194,11 @@ def test_only_large_files_without_process_opt_are_decoded_in_halves():
 def test_nfdump_stderr_errors():
     assert nfdump_failed("Open file 'x': bad magic: 0x4CB9\nGetNextFile() error in nfdump.c line 295")
     assert nfdump_failed("Open file x: appendix offset error")
+    assert nfdump_failed("Short read from file: /s/nfcapd.1")       # 0 rows, exit code 0
+    assert nfdump_failed("Open file x: Can not handle encrypted files")
+    assert nfdump_failed("Unknown block type 65532. Skip block")
+    assert nfdump_failed("Corrupt data file: Read 6 bytes, requested 12")
+    assert not nfdump_failed("Skip unknown record type 9")            # 1.6's sampler record
     assert not nfdump_failed("")
 
 
