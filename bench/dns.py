@@ -16,10 +16,10 @@ import shutil
 import time
 
 from bench import inputs
-from bench.support import (DNS_PIPELINE, Bench, BenchError, Offsets, all_committed,
-                           collector_empty, cpu_seconds, make_config, one_message, say,
-                           start_master, start_workers, timed_runs, wait_for, worker_rows,
-                           worker_spans)
+from bench.support import (DNS_PIPELINE, Bench, BenchError, Offsets, all_committed, check_rows,
+                           clear_table, collector_empty, cpu_seconds, make_config, one_message,
+                           say, start_master, start_workers, table_rows, timed_runs, wait_for,
+                           worker_rows, worker_spans)
 
 TITLE = "DNS: tshark alone vs one worker vs two workers on the split capture"
 RATIO_TARGET = 0.8
@@ -53,16 +53,22 @@ def run(bench: Bench) -> dict:
     piece_name = f"{capture.name} [piece 0]"
     remote = binary_path(config.hdfs_app_path, "dns", DNS_PIPELINE,
                          HourPartition.of(capture.first_packet), stored)
+    clear_table(config, "dns")
     one = one_message(bench, config, storage, DNS_PIPELINE, capture.path, remote, piece_name,
                       folder / "one-worker.log", TIMEOUT_S)
+    checks = [check_rows("one worker, one piece", capture.responses, table_rows(config, "dns"))]
     rows, one_s = one["rows"], one["seconds"]
     if rows != capture.responses:
         raise BenchError(f"one worker: {rows} rows of {capture.responses}")
     say(f"  one worker, one piece: {one_s:.2f} s")
 
+    clear_table(config, "dns")
     two = through_master(bench, config, folder, capture, pkt_num, workers=2)
+    checks.append(check_rows("master + two workers", capture.responses, table_rows(config, "dns")))
+    clear_table(config, "dns")
     say(f"  master + two workers, {two['pieces']} pieces: {two['seconds']:.2f} s")
     one_master = through_master(bench, config, folder, capture, pkt_num, workers=1)
+    checks.append(check_rows("master + one worker", capture.responses, table_rows(config, "dns")))
     say(f"  master + one worker, {one_master['pieces']} pieces: {one_master['seconds']:.2f} s")
 
     ratio = tshark["seconds"] / one_s
@@ -83,6 +89,7 @@ def run(bench: Bench) -> dict:
         "tshark_peak_rss_mb": tshark["peak_rss_mb"],
         "one_worker_s": one_s, "one_worker_packets_per_s": round(capture.packets / one_s),
         "one_worker_rows": rows, "one_worker_peak_rss_mb": one["peak_rss_mb"],
+        "row_checks": checks,
         "one_worker_cores": one["cores"], "tshark_cores": tshark["cores"],
         "two_workers": two, "one_worker_through_master": one_master,
         "ratio_worker_tshark": round(ratio, 3), "speedup_two_workers": round(speedup, 3),

@@ -14,8 +14,8 @@ import re
 from pathlib import Path
 
 from bench import inputs
-from bench.support import (FLOW_PIPELINE, REPO, VENV_BIN, WORK, Bench, BenchError, make_config,
-                           one_message, say, timed_runs)
+from bench.support import (FLOW_PIPELINE, REPO, VENV_BIN, WORK, Bench, BenchError, check_rows,
+                           clear_table, make_config, one_message, say, table_rows, timed_runs)
 
 TITLE = "Flow, one file: nfdump alone vs one worker end to end"
 HOUR = (2016, 1, 4, 9)
@@ -52,6 +52,7 @@ def run(bench: Bench) -> dict:
     peak = max(r["worker_peak_rss_mb"] for r in rows)
     result = {
         "title": TITLE, "storage": "local", "runs": rows,
+        "row_checks": [r["row_check"] for r in rows],
         "inputs": {"flow_sizes": list(args.flow_sizes), "nfdump_runs": args.nfdump_runs,
                    "files": {str(n): str(p) for n, p in files.items()}},
         "targets": [{"figure": f"worker/nfdump rate, {r['flows']:,} flows",
@@ -99,10 +100,12 @@ def measure(bench: Bench, config, storage, folder: Path, path: Path, flows: int)
 
     nfdump = timed_runs(nfdump_argv(str(path)), bench.args.nfdump_runs)
     remote = _remote(config, path)
+    clear_table(config, "flow")
     worker = one_message(bench, config, storage, FLOW_PIPELINE, path, remote, path.name,
                          folder / f"worker-{flows}.log", WORKER_TIMEOUT_S)
+    checked = check_rows(f"one worker, {flows:,} flows", flows, table_rows(config, "flow"))
     if worker["rows"] != flows:
-        raise BenchError(f"the worker loaded {worker['rows']} rows of {flows}")
+        raise BenchError(f"the worker logged {worker['rows']} rows of {flows}")
     output = _output(config)
     parquet_mb = storage.size(output) / 1e6
     storage.delete(remote)
@@ -118,7 +121,8 @@ def measure(bench: Bench, config, storage, folder: Path, path: Path, flows: int)
             "ratio": round(nfdump["seconds"] / seconds, 3),
             "worker_cpu_s": worker["cpu_s"], "worker_cores": worker["cores"],
             "worker_peak_rss_mb": worker["peak_rss_mb"],
-            "parquet_mb": round(parquet_mb, 1), "worker_log": worker["log"]}
+            "parquet_mb": round(parquet_mb, 1), "worker_log": worker["log"],
+            "row_check": checked}
 
 
 # ------------------------------------------------------------------ stage by stage
