@@ -55,8 +55,12 @@ def test_bench_smoke_run(kafka_up, metastore_up, hdfs_up, tmp_path):
         assert r["worker_rows"] == r["flows"]
         stages = r["breakdown"]
         assert all(v >= 0 for v in stages.values()), stages
-        assert positive(stages["nfdump_to_arrow_to_parquet_s"], stages["csv_mb"],
+        assert positive(stages["nfdump_to_arrow_to_parquet_s"], stages["output_mb"],
                         stages["parquet_mb"]), stages
+        modes = r["nfdump_modes"]
+        assert set(modes) == {"csv", "json", "pipe", "fmt (Spot's fields)", "joined: pipe",
+                              "joined: fmt", "joined: csv, odd directions", "joined"}
+        assert all(positive(m["seconds"], m["cpu_s"]) for m in modes.values()), modes
         assert positive(r["nfdump_s"], r["nfdump_rows_per_s"], r["worker_s"],
                         r["worker_rows_per_s"], r["ratio"], r["worker_peak_rss_mb"],
                         r["file_mb"])

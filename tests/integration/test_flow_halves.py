@@ -17,6 +17,7 @@ from common.layout import HourPartition
 from common.messages import FileMessage
 from common.storage import LocalStorage
 from pipelines.flow.decode import HALVES, SPLIT_MIN_BYTES
+from pipelines.flow.joined import FMT, ODD_DIRECTIONS, records_filter
 from pipelines.flow.netflow_generator import capture, synthetic_flows
 from pipelines.flow.worker import FlowProcessor
 
@@ -77,15 +78,34 @@ def nfdump_children() -> list[psutil.Process]:
     return [p for p in psutil.Process().children(recursive=True) if p.name() == "nfdump"]
 
 
+def csv_processor(tmp_path: Path, decoders: int) -> FlowProcessor:
+    proc = processor(tmp_path, decoders)
+    proc.joined = None          # nfdump's csv, as with a process_opt
+    return proc
+
+
 def test_two_halves_give_the_same_rows_as_one_nfdump_each_once(large_file, tmp_path,
                                                                decoded_argvs):
-    whole = rows(decode(processor(tmp_path, 1), large_file))
+    whole = rows(decode(csv_processor(tmp_path, 1), large_file))
     assert [a[-1] for a in decoded_argvs] == ["csv"]
     decoded_argvs.clear()
-    halves = rows(decode(processor(tmp_path, 2), large_file))
+    halves = rows(decode(csv_processor(tmp_path, 2), large_file))
     assert [a[-1] for a in decoded_argvs] == list(HALVES)
     assert whole.num_rows == halves.num_rows == FLOWS
     assert halves.equals(whole)
+
+
+def test_joined_outputs_in_two_halves_give_the_same_rows(large_file, tmp_path, decoded_argvs):
+    """The worker's default: pipe and fmt per half (each filtered to the usual directions),
+    plus csv over the odd directions once."""
+    whole = rows(decode(csv_processor(tmp_path, 1), large_file))
+    decoded_argvs.clear()
+    joined = rows(decode(processor(tmp_path, 2), large_file))
+    assert sorted((a[a.index("-o") + 1], a[-1]) for a in decoded_argvs) == sorted(
+        [(mode, records_filter(half)) for half in HALVES for mode in ("pipe", FMT)] +
+        [("csv", ODD_DIRECTIONS)])
+    assert joined.num_rows == FLOWS
+    assert joined.equals(whole)
 
 
 def test_each_half_holds_part_of_the_records(large_file):
@@ -120,6 +140,6 @@ def test_a_decode_stopped_after_its_first_rows_stops_both_nfdumps(large_file, tm
     proc_batches = iter(decode(proc, large_file).batches)
     first = next(proc_batches)
     assert first.num_rows > 0
-    assert len(decoded_argvs) == 2
+    assert len(decoded_argvs) == 5            # pipe and fmt per half, csv for odd directions
     proc_batches.close()
     assert nfdump_children() == []
