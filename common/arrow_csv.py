@@ -77,8 +77,9 @@ def fit(values: pa.Array, target: pa.DataType) -> tuple[pa.Array, int]:
     bounds = pc.min_max(wide)
     if bounds["min"].as_py() >= low and bounds["max"].as_py() <= high:
         return wide.cast(target), 0
-    fits = pc.and_(pc.greater_equal(wide, pa.scalar(low, wide.type)),
-                   pc.less_equal(wide, pa.scalar(high, wide.type)))
+    fits = pc.less_equal(wide, pa.scalar(high, wide.type))
+    if pa.types.is_signed_integer(wide.type):
+        fits = pc.and_(fits, pc.greater_equal(wide, pa.scalar(low, wide.type)))
     nulled = len(wide) - wide.null_count - (pc.sum(fits).as_py() or 0)
     kept = pc.if_else(fits, wide, pa.scalar(None, wide.type))
     return kept.cast(target), nulled

@@ -93,7 +93,8 @@ class FlowProcessor(BinaryFileProcessor):
             self.joined = None
             log.info("nfdump's csv output is read (%s)", "process_opt is set"
                      if split_options(self.pipeline.process_opt) else "no probe file")
-        if decoders_for(SPLIT_MIN_BYTES, self.pipeline.process_opt, self.decoders) > 1:
+        if self.joined is None and \
+                decoders_for(SPLIT_MIN_BYTES, self.pipeline.process_opt, self.decoders) > 1:
             log.info("files of %d MB or more are decoded by %d nfdump processes, each over "
                      "half of their records", SPLIT_MIN_BYTES >> 20, len(HALVES))
 
@@ -113,9 +114,11 @@ class FlowProcessor(BinaryFileProcessor):
 
     def decode(self, local: Path, binary: Binary, workdir: Path) -> Iterator[Output]:
         """nfdump's pipe and fmt outputs joined (pipelines/flow/joined.py), with csv for the
-        records they cannot carry; csv alone when process_opt is set. A large file is read
-        in two halves of its records, each by its own nfdumps."""
-        parts = decoders_for(local.stat().st_size, self.pipeline.process_opt, self.decoders)
+        records they cannot carry; csv alone when process_opt is set or no probe could be
+        made, a large file then read in two halves of its records by two nfdumps."""
+        # the joined outputs already keep two nfdumps busy: halves only for csv
+        parts = 1 if self.joined is not None else \
+            decoders_for(local.stat().st_size, self.pipeline.process_opt, self.decoders)
         halves = [None] if parts == 1 else list(HALVES)
         block = CSV_BLOCK_BYTES // parts          # readers share the block: memory as with one
         path, names = str(local), self.csv_names(local)
@@ -139,7 +142,7 @@ class FlowProcessor(BinaryFileProcessor):
     def _joined(self, path: str, records: str | None, nulled: Counter, block: int) -> Iterator:
         with decoder.stream(pipe_argv(path, records), self.env, stderr_fails=nfdump_failed) as p, \
                 decoder.stream(fmt_argv(path, records), self.env, stderr_fails=nfdump_failed) as f:
-            yield from joined_batches(p, f, self.joined, self.tz, block_size=block, nulled=nulled)
+            yield from joined_batches(p, f, self.joined, self.tz, nulled=nulled)
 
     def counted(self, rows: Iterator, binary: Binary, counts: list[Counter]) -> Iterator:
         """The rows, then (once they are all read) one log line and the metric for the cells

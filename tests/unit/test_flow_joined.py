@@ -67,15 +67,17 @@ def test_no_matching_flows_is_no_rows():
 
 
 def test_durations_as_csv_prints_them():
-    got = durations(pa.array(["1000", "5", "100", "0"]), pa.array(["1500", "5", "88", "1"]))
+    got = durations(pa.array([1000, 5, 100, 0], pa.uint64()),
+                    pa.array([1500, 5, 88, 1], pa.uint64()))
     assert got.to_pylist() == [0.5, 0.0, pytest.approx(1.8446744e16), pytest.approx(0.001)]
 
 
 def test_addresses_through_inet_ntop():
     batch = pa.RecordBatch.from_pydict({
-        "af": ["2", "10", "10", "10"],
-        "sa0": ["0", "0", "0", "0"], "sa1": ["0", "0", "0", "0"],
-        "sa2": ["0", "65535", "0", "0"], "sa3": ["167772161", "167772161", "167772161", "1"]})
+        "af": pa.array([2, 10, 10, 10], pa.uint64()),
+        "sa0": pa.array([0, 0, 0, 0], pa.uint64()), "sa1": pa.array([0, 0, 0, 0], pa.uint64()),
+        "sa2": pa.array([0, 65535, 0, 0], pa.uint64()),
+        "sa3": pa.array([167772161, 167772161, 167772161, 1], pa.uint64())})
     assert addresses(batch, "sa").to_pylist() == ["10.0.0.1", "::ffff:10.0.0.1", "::10.0.0.1",
                                                   "::1"]
 
