@@ -156,15 +156,15 @@ def _count(nulled: Counter | None, column: str, n: int) -> None:
 
 def to_flow_batch(p: pa.RecordBatch, f: pa.RecordBatch, names: Names, tz: str = "UTC",
                   nulled: Counter | None = None) -> pa.RecordBatch:
-    received = pc.cast(pc.utf8_trim_whitespace(f.column("trr")), pa.float64(), safe=False)
+    received = pc.cast(pc.ascii_trim_whitespace(f.column("trr")), pa.float64(), safe=False)
     instant = pc.cast(pc.floor(received), pa.int64()).cast(pa.timestamp("s"))
     derived = local_times(instant, tz)
     derived.update(tdur=durations(p.column("first"), p.column("last")),
                    sip=addresses(p, "sa"), dip=addresses(p, "da"),
                    proto=named(p.column("pr"), names.protocols),
                    flag=named(p.column("flg"), names.flags),
-                   rip=pc.utf8_trim_whitespace(f.column("ra")),
-                   dir=pc.cast(pc.not_equal(pc.utf8_trim_whitespace(f.column("dir")), "I"),
+                   rip=pc.ascii_trim_whitespace(f.column("ra")),
+                   dir=pc.cast(pc.not_equal(pc.ascii_trim_whitespace(f.column("dir")), "I"),
                                pa.int32()))
     arrays = []
     for column in FLOW.columns:
@@ -172,7 +172,7 @@ def to_flow_batch(p: pa.RecordBatch, f: pa.RecordBatch, names: Names, tz: str = 
             value = derived[column.name]
         else:
             text = p.column(FROM_PIPE[column.name]) if column.name in FROM_PIPE else \
-                pc.utf8_trim_whitespace(f.column(FROM_FMT[column.name]))
+                pc.ascii_trim_whitespace(f.column(FROM_FMT[column.name]))
             value, n = fit(text, column.arrow_type)
             _count(nulled, column.name, n)
         arrays.append(value)
