@@ -20,8 +20,8 @@ from common.schemas import FLOW
 from pipelines.flow.decode import (CSV_BLOCK_BYTES, HALVES, NFDUMP, SPLIT_MIN_BYTES,
                                    check_options, csv_batches, decoders_for, header_names,
                                    nfdump_argv, nfdump_failed)
-from pipelines.flow.joined import (ODD_DIRECTIONS, Names, fmt_argv, joined_batches,
-                                   learn_names, pipe_argv, probe_flows)
+from pipelines.flow.joined import (BLOCK_BYTES, ODD_DIRECTIONS, Names, fmt_argv,
+                                   joined_batches, learn_names, pipe_argv, probe_flows)
 
 log = logging.getLogger(__name__)
 
@@ -116,30 +116,29 @@ class FlowProcessor(BinaryFileProcessor):
         """nfdump's pipe and fmt outputs joined (pipelines/flow/joined.py), with csv for the
         records they cannot carry; csv alone when process_opt is set or no probe could be
         made, a large file then read in two halves of its records by two nfdumps."""
-        # the joined outputs already keep two nfdumps busy: halves only for csv
-        parts = 1 if self.joined is not None else \
-            decoders_for(local.stat().st_size, self.pipeline.process_opt, self.decoders)
-        halves = [None] if parts == 1 else list(HALVES)
-        block = CSV_BLOCK_BYTES // parts          # readers share the block: memory as with one
         path, names = str(local), self.csv_names(local)
         if self.joined is None:
-            parts = [(self._csv, (path, names, r)) for r in halves]
-        else:
-            parts = [(self._joined, (path, r)) for r in halves] + \
-                [(self._csv, (path, names, ODD_DIRECTIONS))]
+            halves = decoders_for(local.stat().st_size, self.pipeline.process_opt,
+                                  self.decoders)
+            records = [None] if halves == 1 else list(HALVES)
+            block = CSV_BLOCK_BYTES // halves     # readers share the block: memory as with one
+            parts = [(self._csv, (path, names, r, block)) for r in records]
+        else:   # the joined outputs keep two nfdumps busy already: no halves
+            parts = [(self._joined, (path, None)),
+                     (self._csv, (path, names, ODD_DIRECTIONS, BLOCK_BYTES))]
         counts = [Counter() for _ in parts]
-        rows = merged([lambda f=f, a=a, n=n: f(*a, nulled=n, block=block)
-                       for (f, a), n in zip(parts, counts)], depth=1)
+        rows = merged([lambda f=f, a=a, n=n: f(*a, nulled=n) for (f, a), n in zip(parts, counts)],
+                      depth=1)
         yield Output(binary.partition, self.output_name(binary),
                      self.counted(rows, binary, counts))
 
-    def _csv(self, path: str, names: list[str], records: str | None, nulled: Counter,
-             block: int) -> Iterator:
+    def _csv(self, path: str, names: list[str], records: str | None, block: int,
+             nulled: Counter) -> Iterator:
         argv = nfdump_argv(path, self.pipeline.process_opt, records=records)
         with decoder.stream(argv, self.env, stderr_fails=nfdump_failed) as out:
             yield from csv_batches(out, names, self.tz, block_size=block, nulled=nulled)
 
-    def _joined(self, path: str, records: str | None, nulled: Counter, block: int) -> Iterator:
+    def _joined(self, path: str, records: str | None, nulled: Counter) -> Iterator:
         with decoder.stream(pipe_argv(path, records), self.env, stderr_fails=nfdump_failed) as p, \
                 decoder.stream(fmt_argv(path, records), self.env, stderr_fails=nfdump_failed) as f:
             yield from joined_batches(p, f, self.joined, self.tz, nulled=nulled)
