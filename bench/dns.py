@@ -21,9 +21,10 @@ import shutil
 import time
 
 from bench import inputs
-from bench.support import (DNS_PIPELINE, Bench, BenchError, Offsets, all_committed,
+from bench.support import (DNS_PIPELINE, Bench, BenchError, Offsets, all_committed, check_rows,
                            collector_empty, cpu_seconds, make_config, say, start_master,
-                           start_workers, timed_runs, wait_for, worker_rows, worker_spans)
+                           start_workers, table_rows, timed_runs, wait_for, worker_rows,
+                           worker_spans)
 
 TITLE = "DNS: dnsdecode and tshark alone; drop -> rows through a master and one or two workers"
 DECODER_TARGET = 10.0       # dnsdecode packets per core over tshark's
@@ -51,12 +52,16 @@ def run(bench: Bench) -> dict:
     dnsdecode = timed_runs(fast.dnsdecode_argv(str(capture.path)), max(3, args.tshark_runs))
     say(f"  dnsdecode alone: {dnsdecode['seconds']:.2f} s ({dnsdecode['cpu_s']:.2f} s CPU)")
 
+    checks = []
+
     def path(label: str, workers: int, pieces_pkt: int, decoder: str | None = None) -> dict:
         keys = {"pkt_num": pieces_pkt, **({"decoder": decoder} if decoder else {})}
         config = make_config(folder / label, pipelines={DNS_PIPELINE: keys})
         list(setup_all(config))
         result = through_master(bench, config, folder / label, capture, pieces_pkt, workers,
                                 runs=1 if decoder == "tshark" else args.dns_runs)
+        # every run dropped the same capture: its pieces' rows replace themselves
+        checks.append(check_rows(label, capture.responses, table_rows(config, "dns")))
         say(f"  {label}: {result['pieces']} piece(s), {result['seconds']:.2f} s "
             f"({result['cpu_s']:.2f} s CPU; runs {result['runs_s']})")
         return result
@@ -96,7 +101,7 @@ def run(bench: Bench) -> dict:
         "dnsdecode_packets_per_cpu_s": round(capture.packets / dnsdecode["cpu_s"]),
         "decoder_ratio_per_core": round(per_core, 2), "decoder_ratio_wall": round(per_wall, 2),
         "one_worker_one_piece": one_piece, "one_worker_through_master": one,
-        "two_workers": two, "tshark_path": old, "stages": stages,
+        "two_workers": two, "tshark_path": old, "stages": stages, "row_checks": checks,
         "one_worker_s": one_piece["seconds"], "one_worker_rows": one_piece["rows"],
         "one_worker_packets_per_s": round(capture.packets / one_piece["seconds"]),
         "ratio_worker_tshark": round(ratio, 3), "ratio_pieces_tshark": round(ratio_pieces, 3),

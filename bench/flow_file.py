@@ -14,14 +14,14 @@ import re
 from pathlib import Path
 
 from bench import inputs
-from bench.support import (FLOW_PIPELINE, REPO, VENV_BIN, WORK, Bench, BenchError, make_config,
-                           one_message, say, timed_runs)
+from bench.support import (FLOW_PIPELINE, REPO, VENV_BIN, WORK, Bench, BenchError, check_rows,
+                           clear_table, make_config, one_message, say, table_rows, timed_runs)
 
 TITLE = "Flow, one file: nfdump alone vs one worker end to end"
 HOUR = (2016, 1, 4, 9)
 WORKER_TIMEOUT_S = 1800
 BREAKDOWN_MAX_FLOWS = 1_000_000     # the in-process stage breakdown runs up to this size
-RATE_TARGET, RATE_TARGET_FLOWS = 0.9, 1_000_000   # worker >= 0.9 of nfdump's rate on 1M flows
+RATE_TARGET, RATE_TARGET_FLOWS = 2.0, 1_000_000   # worker >= 2x nfdump csv's rate on 1M flows
 RSS_TARGET_MB = 300                 # at any file size
 
 
@@ -42,6 +42,10 @@ def run(bench: Bench) -> dict:
         r = measure(bench, config, storage, folder, path, flows)
         if flows <= BREAKDOWN_MAX_FLOWS:
             r["breakdown"] = breakdown(config, storage, folder, path)
+            r["nfdump_modes"] = output_modes(path, args.nfdump_runs)
+            say("    nfdump alone, by output mode: " + ", ".join(
+                f"{k} {v['seconds']:.2f} s ({v['cpu_s']:.2f} CPU s)"
+                for k, v in r["nfdump_modes"].items()))
         rows.append(r)
         say(f"    nfdump {r['nfdump_s']:.2f} s ({r['nfdump_rows_per_s']:,.0f} rows/s), worker "
             f"{r['worker_s']:.2f} s ({r['worker_rows_per_s']:,.0f} rows/s), ratio "
@@ -52,6 +56,7 @@ def run(bench: Bench) -> dict:
     peak = max(r["worker_peak_rss_mb"] for r in rows)
     result = {
         "title": TITLE, "storage": "local", "runs": rows,
+        "row_checks": [r["row_check"] for r in rows],
         "inputs": {"flow_sizes": list(args.flow_sizes), "nfdump_runs": args.nfdump_runs,
                    "files": {str(n): str(p) for n, p in files.items()}},
         "targets": [{"figure": f"worker/nfdump rate, {r['flows']:,} flows",
@@ -99,10 +104,12 @@ def measure(bench: Bench, config, storage, folder: Path, path: Path, flows: int)
 
     nfdump = timed_runs(nfdump_argv(str(path)), bench.args.nfdump_runs)
     remote = _remote(config, path)
+    clear_table(config, "flow")
     worker = one_message(bench, config, storage, FLOW_PIPELINE, path, remote, path.name,
                          folder / f"worker-{flows}.log", WORKER_TIMEOUT_S)
+    checked = check_rows(f"one worker, {flows:,} flows", flows, table_rows(config, "flow"))
     if worker["rows"] != flows:
-        raise BenchError(f"the worker loaded {worker['rows']} rows of {flows}")
+        raise BenchError(f"the worker logged {worker['rows']} rows of {flows}")
     output = _output(config)
     parquet_mb = storage.size(output) / 1e6
     storage.delete(remote)
@@ -118,26 +125,31 @@ def measure(bench: Bench, config, storage, folder: Path, path: Path, flows: int)
             "ratio": round(nfdump["seconds"] / seconds, 3),
             "worker_cpu_s": worker["cpu_s"], "worker_cores": worker["cores"],
             "worker_peak_rss_mb": worker["peak_rss_mb"],
-            "parquet_mb": round(parquet_mb, 1), "worker_log": worker["log"]}
+            "parquet_mb": round(parquet_mb, 1), "worker_log": worker["log"],
+            "row_check": checked}
 
 
 # ------------------------------------------------------------------ stage by stage
 
 def breakdown(config, storage, folder: Path, path: Path) -> dict:
     """Where the time goes along the worker's path, stage by stage, in this process, with the
-    worker's own functions: fetch, nfdump's csv through a pipe to a reader that drops it (the
-    floor of any streaming reader), nfdump -> Arrow, + Parquet, the same csv read from a file
-    (our side alone, nfdump not running), upload into the partition, registration."""
+    worker's own processor: fetch; nfdump's pipe and fmt outputs read and dropped (the floor
+    of any reader of them); nfdump -> Arrow; + Parquet; the same outputs read from files (our
+    side alone, nfdump not running); upload into the partition; registration."""
     import os
     import subprocess
     import time
 
     from common import decoder
+    from common.binary import Binary
     from common.catalog import Catalog
     from common.layout import HourPartition, partition_dir
+    from common.messages import FileMessage
     from common.parquet_out import write_batches
     from common.schemas import FLOW
-    from pipelines.flow.decode import csv_batches, header_names, nfdump_argv, nfdump_failed
+    from common.storage import LocalStorage
+    from pipelines.flow.joined import fmt_argv, joined_batches, pipe_argv
+    from pipelines.flow.worker import FlowProcessor
 
     def timed(fn):
         start = time.perf_counter()
@@ -146,37 +158,44 @@ def breakdown(config, storage, folder: Path, path: Path) -> dict:
 
     remote = _remote(config, path)
     storage.upload(path, remote)
-    local, parquet, csv = folder / "stage-input", folder / "stage.parquet", folder / "stage.csv"
+    local, parquet = folder / "stage-input", folder / "stage.parquet"
+    outputs = folder / "stage.pipe", folder / "stage.fmt"
     _, fetch_s = timed(lambda: storage.download(remote, local))
+    proc = FlowProcessor(config, config.pipeline(FLOW_PIPELINE), 0, storage=LocalStorage(),
+                         catalog_factory=None)
+    proc.start()
+    if proc.joined is None:
+        raise BenchError("the worker reads nfdump's csv here (no probe file): no breakdown")
+    binary = Binary(FileMessage(FLOW_PIPELINE, path.name, remote, path.stat().st_size),
+                    HourPartition(*HOUR), path.name)
     env = decoder.decoder_env({"TZ": "UTC"})
-    names = header_names(decoder.run(nfdump_argv(str(local), header=True) + ["-c", "1"], env)[0]
-                         .splitlines()[0].encode())
 
-    def decode_only() -> int:
-        with decoder.stream(nfdump_argv(str(local)), env, stderr_fails=nfdump_failed) as out:
-            return sum(b.num_rows for b in csv_batches(out, names))
-
-    def decode_and_write() -> int:
-        with decoder.stream(nfdump_argv(str(local)), env, stderr_fails=nfdump_failed) as out:
-            return write_batches(csv_batches(out, names), FLOW.arrow_schema(), parquet)
-
-    def from_csv_file() -> int:
-        with open(csv, "rb") as out:
-            return write_batches(csv_batches(out, names), FLOW.arrow_schema(), parquet)
+    def batches():
+        [output] = list(proc.decode(local, binary, folder))
+        return output.batches
 
     def piped_only() -> int:
-        """The floor of any streaming reader: nfdump's output read and dropped."""
-        with decoder.stream(nfdump_argv(str(local)), env, stderr_fails=nfdump_failed) as out:
-            return sum(len(chunk) for chunk in iter(lambda: out.read(4 << 20), b""))
+        """Both outputs read and dropped (the floor of any streaming reader of them)."""
+        with decoder.stream(pipe_argv(str(local)), env) as p, \
+                decoder.stream(fmt_argv(str(local)), env) as f:
+            total = 0
+            for chunk in iter(lambda: p.read(4 << 20) + f.read(4 << 20), b""):
+                total += len(chunk)
+            return total
 
-    csv_bytes, piped_s = timed(piped_only)
-    _, decode_s = timed(decode_only)
-    _, write_s = timed(decode_and_write)
-    with open(csv, "wb") as out:
-        subprocess.run(nfdump_argv(str(local)), stdout=out, env=env, check=True)
+    def from_files() -> int:
+        with open(outputs[0], "rb") as p, open(outputs[1], "rb") as f:
+            return write_batches(joined_batches(p, f, proc.joined), FLOW.arrow_schema(), parquet)
+
+    output_bytes, piped_s = timed(piped_only)
+    _, decode_s = timed(lambda: sum(b.num_rows for b in batches()))
+    _, write_s = timed(lambda: write_batches(batches(), FLOW.arrow_schema(), parquet))
+    for argv, out in zip((pipe_argv(str(local)), fmt_argv(str(local))), outputs):
+        with open(out, "wb") as sink:
+            subprocess.run(argv, stdout=sink, env=env, check=True)
     start_cpu = os.times()
-    _, csv_s = timed(from_csv_file)
-    csv_cpu = sum(os.times()[:2]) - sum(start_cpu[:2])
+    _, files_s = timed(from_files)
+    files_cpu = sum(os.times()[:2]) - sum(start_cpu[:2])
     part = HourPartition(*HOUR)
     target = f"{partition_dir(config.hdfs_app_path, 'flow', part)}/bench-breakdown.parquet"
     _, upload_s = timed(lambda: storage.upload(parquet, target))
@@ -187,17 +206,43 @@ def breakdown(config, storage, folder: Path, path: Path) -> dict:
                                   storage.uri(partition_dir(config.hdfs_app_path, "flow", part)))
     _, register_s = timed(register)
     parquet_mb = parquet.stat().st_size / 1e6
-    for leftover in (local, parquet, csv):
+    for leftover in (local, parquet, *outputs):
         leftover.unlink(missing_ok=True)
     storage.delete(target)
     storage.delete(remote)
-    return {"fetch_binary_s": fetch_s, "csv_mb": round(csv_bytes / 1e6, 1),
-            "nfdump_piped_to_a_reader_that_drops_it_s": piped_s,
-            "nfdump_to_arrow_s": decode_s,
-            "nfdump_to_arrow_to_parquet_s": write_s, "csv_file_to_arrow_to_parquet_s": csv_s,
-            "csv_file_to_arrow_to_parquet_cpu_s": round(csv_cpu, 2),
+    return {"fetch_binary_s": fetch_s, "output_mb": round(output_bytes / 1e6, 1),
+            "nfdump_pipe_and_fmt_read_and_dropped_s": piped_s,
+            "nfdump_to_arrow_s": decode_s, "nfdump_to_arrow_to_parquet_s": write_s,
+            "outputs_from_files_to_arrow_to_parquet_s": files_s,
+            "outputs_from_files_to_arrow_to_parquet_cpu_s": round(files_cpu, 2),
             "upload_parquet_s": upload_s, "register_partition_s": register_s,
             "parquet_mb": round(parquet_mb, 1)}
+
+
+def output_modes(path: Path, runs: int) -> dict:
+    """nfdump alone on the file in each output mode (TZ=UTC, output to /dev/null): seconds and
+    CPU seconds, the median of `runs`. `joined` is what the worker runs (pipe and fmt at
+    once, plus csv over the records with an odd direction); its wall figure is the slowest
+    of its three, its CPU their sum."""
+    from pipelines.flow.decode import NFDUMP, nfdump_argv
+    from pipelines.flow.joined import ODD_DIRECTIONS, fmt_argv, pipe_argv
+
+    spot = ",".join(f"%{f}" for f in ("tr", "td", "sa", "da", "sp", "dp", "pr", "flg", "fwd",
+                                      "stos", "ipkt", "ibyt", "opkt", "obyt", "in", "out",
+                                      "sas", "das", "dtos", "dir", "ra"))
+    base = [NFDUMP, "-r", str(path), "-q"]
+    modes = {"csv": nfdump_argv(str(path)), "json": base + ["-o", "json"],
+             "pipe": base + ["-o", "pipe"], "fmt (Spot's fields)": base + ["-N", "-o", f"fmt:{spot}"],
+             "joined: pipe": pipe_argv(str(path)), "joined: fmt": fmt_argv(str(path)),
+             "joined: csv, odd directions": nfdump_argv(str(path), records=ODD_DIRECTIONS)}
+    out = {}
+    for name, argv in modes.items():
+        r = timed_runs(argv, runs)
+        out[name] = {"seconds": r["seconds"], "cpu_s": r["cpu_s"], "argv": argv[3:]}
+    parts = [out[n] for n in out if n.startswith("joined")]
+    out["joined"] = {"seconds": max(p["seconds"] for p in parts),
+                     "cpu_s": round(sum(p["cpu_s"] for p in parts), 2)}
+    return out
 
 
 # ------------------------------------------------------------------ --profile
@@ -251,7 +296,7 @@ def _frame_name(frame: str) -> str:
 STAGES = {
     "download": "fetch the binary from storage",
     "csv_names": "nfdump csv header probe",
-    "stream_batches": "pyarrow's CSV reader: parse nfdump's csv (and wait for its output)",
+    "stream_batches": "pyarrow's CSV reader: parse nfdump's outputs (and wait for them)",
     "to_flow_batch": "map to the flow table's columns",
     "write_batches": "write Parquet",
     "_register": "register the partition",

@@ -16,8 +16,8 @@ import time
 from datetime import datetime, timedelta
 
 from bench import inputs
-from bench.support import (FLOW_PIPELINE, Bench, BenchError, make_config, say, start_master,
-                           start_workers, timed_runs, wait_for, worker_line)
+from bench.support import (FLOW_PIPELINE, Bench, BenchError, check_rows, make_config, say,
+                           start_master, start_workers, timed_runs, wait_for, worker_line)
 
 TITLE = "Flow, latency: file renamed into the collector folder -> rows queryable"
 SLACK_S = 1.0
@@ -55,7 +55,7 @@ def run(bench: Bench) -> dict:
     master = start_master(bench, config, FLOW_PIPELINE, 1, topic, folder / "master.log")
     worker, = start_workers(bench, config, FLOW_PIPELINE, 1, topic, folder)
     procs = [master, worker]
-    drops = []
+    drops, checks = [], []
     with Catalog(config.hive.metastore_uris) as catalog:
         for i, hour in enumerate(_free_hours(catalog, config.dbname, 1 + args.latency_runs)):
             name = f"nfcapd.{hour:%Y%m%d%H}00"
@@ -77,6 +77,7 @@ def run(bench: Bench) -> dict:
             if int(match.group(1)) != args.latency_flows:
                 raise BenchError(f"{name}: {match.group(1)} rows, expected {args.latency_flows}")
             worker_s = float(match.group(2))
+            checks.append(check_rows(name, args.latency_flows, _parquet_rows(output)))
             drops.append({"file": name, "warm_up": i == 0, "queryable_s": round(queryable, 3),
                           "parquet_in_place_s": round(placed, 3), "worker_s": worker_s,
                           "before_worker_s": round(queryable - worker_s, 3)})
@@ -90,7 +91,7 @@ def run(bench: Bench) -> dict:
     worker_s = statistics.median(d["worker_s"] for d in measured)
     difference = latency - nfdump["seconds"]
     return {
-        "title": TITLE, "storage": "local",
+        "title": TITLE, "storage": "local", "row_checks": checks,
         "inputs": {"flows": args.latency_flows, "file": str(path), "drops": len(drops),
                    "ingestion_interval_s": config.ingestion_interval},
         "nfdump_s": nfdump["seconds"], "nfdump_runs_s": nfdump["runs"],
@@ -106,3 +107,9 @@ def run(bench: Bench) -> dict:
                    f"{difference:+.2f}", f"{worker_s:.2f}", f"{latency - worker_s:.2f}",
                    f"{drops[0]['queryable_s']:.2f}"]],
     }
+
+
+def _parquet_rows(path: str) -> int:
+    import pyarrow.parquet as pq
+
+    return pq.read_metadata(path).num_rows

@@ -498,3 +498,32 @@ def services_answer() -> list[str]:
         except OSError:
             down.append(f"{name} (127.0.0.1:{port})")
     return down
+
+
+# ------------------------------------------------------------------ rows in, rows out
+
+def table_rows(config, source: str) -> int:
+    """Rows in the Parquet data files of a table (`flow`, `dns`, `proxy`) of a configuration
+    with local storage, from the files' footers (hidden and temporary files skipped)."""
+    import pyarrow.parquet as pq
+
+    root = Path(config.hdfs_app_path) / source / "hive"
+    return sum(pq.ParquetFile(Path(folder) / name).metadata.num_rows
+               for folder, _, names in os.walk(root) for name in names
+               if name.endswith(".parquet") and not name.startswith((".", "_")))
+
+
+def clear_table(config, source: str) -> None:
+    """Removes a bench table's data files (its partitions stay registered), so that the next
+    run's rows can be counted alone."""
+    shutil.rmtree(Path(config.hdfs_app_path) / source / "hive", ignore_errors=True)
+
+
+def check_rows(what: str, rows_in: int, rows_out: int) -> dict:
+    """A run's rows in (records in its input) against rows out (rows in the table): a run that
+    lost or doubled rows measured nothing, and fails the benchmark."""
+    if rows_out != rows_in:
+        kind = "LOST" if rows_out < rows_in else "DOUBLED"
+        raise BenchError(f"{what}: {rows_in:,} rows in, {rows_out:,} rows in the table: "
+                         f"{abs(rows_in - rows_out):,} rows {kind}")
+    return {"what": what, "rows_in": rows_in, "rows_out": rows_out}

@@ -1,11 +1,15 @@
 """nfdump 1.7 csv -> Arrow record batches of the flow table (SPEC.md mapping).
 
+nfdump runs with TZ=UTC, so the times it prints name one instant each; they are rendered in
+the worker's zone here.
+
 Columns are found by their names in nfdump's own csv header (never by a fixed position), and
 the output is streamed: memory stays flat whatever the file size.
 """
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import IO
 
@@ -13,9 +17,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from common.arrow_csv import PrefixedStream, stream_batches
+from common.arrow_csv import PrefixedStream, fit, stream_batches
 from common.decoder import split_options
-from common.errors import ConfigError, DecodeError, DecoderUnavailable
+from common.errors import ConfigError, DecoderUnavailable
 from common.schemas import FLOW
 
 NFDUMP = "nfdump"
@@ -32,9 +36,11 @@ TIME_RECEIVED = "tr"
 _TIME_PARTS = {"tryear": pc.year, "trmonth": pc.month, "trday": pc.day, "trhour": pc.hour,
                "trminute": pc.minute, "trsec": pc.second}
 
-# nfdump 1.7 reports unreadable files on stderr and still exits 0.
-_NFDUMP_ERROR = re.compile(r"error|bad magic|corrupt|unable|cannot|can't|failed|not a file",
-                           re.IGNORECASE)
+# nfdump 1.7 reports unreadable files on stderr and still exits 0. What it skips with a
+# warning and reads on from ("Skip unknown record type 9", nfdump 1.6's sampler record) is not
+# an error; a block it skips (its flows lost) is.
+_NFDUMP_ERROR = re.compile(r"error|bad magic|corrupt|unable|cannot|can't|can not|failed|"
+                           r"not a file|short read|skip block", re.IGNORECASE)
 
 
 # One file decoded by two nfdump processes at once (nfdump's csv output is single-threaded):
@@ -98,17 +104,16 @@ def check_options(process_opt: str) -> list[str]:
 
 
 def _read_types(names: Sequence[str]) -> dict[str, pa.DataType]:
-    types = {TIME_RECEIVED: pa.string()}
-    for column in FLOW.columns:
-        if column.name in FIELDS:
-            # integers parse as int64 first: a value beyond int32 must fail loudly, not wrap
-            types[FIELDS[column.name]] = pa.int64() if column.hive_type == "INT" else column.arrow_type
-    return types
+    """Every column read as text: numbers are converted by `fit`, so that a value that does
+    not fit its column costs that cell, never the file."""
+    return {name: pa.string() for name in [TIME_RECEIVED, *FIELDS.values()]}
 
 
 def csv_batches(stdout: IO[bytes], names: Sequence[str], tz: str = "UTC",
-                block_size: int = CSV_BLOCK_BYTES) -> Iterator[pa.RecordBatch]:
-    """Streams `nfdump -q -o csv` output as flow-table record batches."""
+                block_size: int = CSV_BLOCK_BYTES,
+                nulled: Counter | None = None) -> Iterator[pa.RecordBatch]:
+    """Streams `nfdump -q -o csv` output (nfdump run with TZ=UTC) as flow-table record
+    batches, times rendered in `tz`; cells stored as NULL are counted into `nulled`."""
     head = stdout.read(len(NO_FLOWS))
     if not head or head == NO_FLOWS:
         stdout.read()      # drain: nfdump must be able to finish
@@ -120,26 +125,62 @@ def csv_batches(stdout: IO[bytes], names: Sequence[str], tz: str = "UTC",
             pacsv.ConvertOptions(column_types=_read_types(names),
                                  include_columns=[TIME_RECEIVED, *FIELDS.values()],
                                  strings_can_be_null=False)):
-        yield to_flow_batch(batch, tz)
+        yield to_flow_batch(batch, tz, nulled)
 
 
-def to_flow_batch(batch: pa.RecordBatch, tz: str = "UTC") -> pa.RecordBatch:
-    """One batch of parsed nfdump columns -> the flow table's columns, in order."""
-    received = pc.utf8_slice_codeunits(batch.column(TIME_RECEIVED), 0, 19)
-    try:
-        local = pc.strptime(received, format="%Y-%m-%d %H:%M:%S", unit="s")
-    except pa.ArrowInvalid as exc:
-        raise DecodeError(f"unexpected time received in nfdump output: {exc}") from None
-    instant = local if tz in ("UTC", "Etc/UTC", "") else pc.assume_timezone(
-        local, tz, ambiguous="earliest", nonexistent="earliest")
-    derived = {"treceived": received, "unix_tstamp": instant.cast(pa.int64())}
+def received_times(utc_text: pa.Array, tz: str) -> dict[str, pa.Array]:
+    """treceived, unix_tstamp and tryear..trsec from nfdump's time received printed in UTC
+    (`YYYY-MM-DD HH:MM:SS[.mmm]`): unix_tstamp is the true instant, the others render it in
+    the worker's zone `tz` (so the two 01:30 of a fall-back night stay an hour apart)."""
+    text = pc.utf8_slice_codeunits(utc_text, 0, 19)
+    instant = pc.strptime(text, format="%Y-%m-%d %H:%M:%S", unit="s", error_is_null=True)
+    if tz in UTC_NAMES:  # the text is its own rendering
+        return time_columns(instant, pc.if_else(pc.is_valid(instant), text, None), instant)
+    return local_times(instant, tz)
+
+
+def local_times(instant: pa.Array, tz: str) -> dict[str, pa.Array]:
+    """The time columns of instants (timestamps in seconds, naive UTC) rendered in `tz`. Each
+    distinct second is rendered once (a file's flows share few receive seconds; strftime is
+    dear)."""
+    encoded = pc.dictionary_encode(instant)
+    seconds = encoded.dictionary
+    if tz not in UTC_NAMES:
+        seconds = pc.local_timestamp(seconds.cast(pa.timestamp("s", tz="UTC"))
+                                     .cast(pa.timestamp("s", tz=tz)))
+    rendered = time_columns(seconds, pc.strftime(seconds, format="%Y-%m-%d %H:%M:%S"),
+                            encoded.dictionary)
+    return {name: pc.take(values, encoded.indices) for name, values in rendered.items()}
+
+
+def time_columns(local: pa.Array, text: pa.Array, instant: pa.Array) -> dict[str, pa.Array]:
+    derived = {"treceived": text, "unix_tstamp": instant.cast(pa.int64())}
     for name, part in _TIME_PARTS.items():
-        derived[name] = part(local)
+        derived[name] = part(local).cast(pa.int32())
+    return derived
+
+
+UTC_NAMES = ("UTC", "Etc/UTC", "")
+
+
+def to_flow_batch(batch: pa.RecordBatch, tz: str = "UTC",
+                  nulled: Counter | None = None) -> pa.RecordBatch:
+    """One batch of nfdump's csv columns (text) -> the flow table's columns, in order. A value
+    that does not fit its column is NULL in that cell (counted per column in `nulled`)."""
+    received = batch.column(TIME_RECEIVED)
+    derived = received_times(received, tz)
+    lost = derived["unix_tstamp"].null_count - received.null_count
+    if lost and nulled is not None:
+        nulled["treceived"] += lost
     arrays = []
     for column in FLOW.columns:
-        value = derived[column.name] if column.name in derived else batch.column(FIELDS[column.name])
-        try:
-            arrays.append(value.cast(column.arrow_type))
-        except pa.ArrowInvalid as exc:
-            raise DecodeError(f"column {column.name}: {exc}") from None
+        if column.name in derived:
+            arrays.append(derived[column.name])
+            continue
+        value = batch.column(FIELDS[column.name])
+        if column.hive_type != "STRING":
+            value, count = fit(value, column.arrow_type)
+            if count and nulled is not None:
+                nulled[column.name] += count
+        arrays.append(value)
     return pa.RecordBatch.from_arrays(arrays, schema=FLOW.arrow_schema())

@@ -289,7 +289,7 @@ def _wait_ready(proc: subprocess.Popen, err_file: Path, port: int, timeout: floa
         if proc.poll() is not None:
             raise RuntimeError(f"nfcapd exited with {proc.returncode} at startup: "
                                f"{_read(err_file).strip()}")
-        if "Startup nfcapd." in _read(err_file) and _udp_socket_state(port) is not None:
+        if "Startup" in _read(err_file) and _udp_socket_state(port) is not None:
             return
         time.sleep(0.02)
     raise RuntimeError(f"nfcapd did not start within {timeout}s: {_read(err_file).strip()}")
@@ -337,9 +337,20 @@ def _nfcapd_counters(stderr_text: str) -> dict[str, int]:
     return {}
 
 
+@dataclass(frozen=True)
+class Nfcapd:
+    """Which nfcapd writes the file, and how: the installed one by default; nfdump 1.6's
+    takes its folder with -l; `options` such as -z (LZO) or -j (bzip2); `argv` may put a
+    wrapper in front (faketime, for a chosen receive time)."""
+    argv: tuple[str, ...] = ("nfcapd",)
+    folder_option: str = "-w"
+    options: tuple[str, ...] = ()
+
+
 def capture(flows: Sequence[Flow], out_dir: str | os.PathLike, file_name: str,
             export_time: datetime | None = None, port: int | None = None, *,
-            startup_timeout: float = 10.0, stop_timeout: float = 60.0) -> Path:
+            startup_timeout: float = 10.0, stop_timeout: float = 60.0,
+            nfcapd: Nfcapd = Nfcapd()) -> Path:
     """Collect `flows` with a real nfcapd and return `out_dir/file_name`.
 
     nfcapd listens on 127.0.0.1 (a free UDP port unless `port` is given), writes into a
@@ -347,16 +358,24 @@ def capture(flows: Sequence[Flow], out_dir: str | os.PathLike, file_name: str,
     counters showing exactly len(flows) flows and no sequence errors or bad packets;
     the file lands in out_dir by an atomic rename. Raises RuntimeError otherwise.
     """
-    payloads = datagrams(flows, export_time)
+    return capture_datagrams(datagrams(flows, export_time), len(flows), out_dir, file_name,
+                             port, startup_timeout=startup_timeout, stop_timeout=stop_timeout,
+                             nfcapd=nfcapd)
+
+
+def capture_datagrams(payloads: Sequence[bytes], n_flows: int, out_dir: str | os.PathLike,
+                      file_name: str, port: int | None = None, *, startup_timeout: float = 10.0,
+                      stop_timeout: float = 60.0, nfcapd: Nfcapd = Nfcapd()) -> Path:
+    """`capture` of datagrams made elsewhere (NetFlow v5, v9, IPFIX) carrying n_flows."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     attempts = 1 if port is not None else 3
     last_error: RuntimeError | None = None
     for _ in range(attempts):
         try:
-            return _capture_once(payloads, len(flows), out_dir, file_name,
+            return _capture_once(list(payloads), n_flows, out_dir, file_name,
                                  port if port is not None else _free_udp_port(),
-                                 startup_timeout, stop_timeout)
+                                 startup_timeout, stop_timeout, nfcapd)
         except _Retry as exc:  # port taken meanwhile, or the hour rolled over mid-capture
             last_error = RuntimeError(str(exc))
     assert last_error is not None
@@ -367,9 +386,11 @@ class _Retry(RuntimeError):
     pass
 
 
-def _nfcapd_argv(port: int, flow_dir: Path, interval: int, pidfile: Path) -> list[str]:
-    return [NFCAPD, "-b", "127.0.0.1", "-p", str(port), "-w", str(flow_dir),
-            "-t", str(interval), "-P", str(pidfile), "-B", str(SOCKET_BUFFER), "-I", "spot"]
+def _nfcapd_argv(port: int, flow_dir: Path, interval: int, pidfile: Path,
+                 nfcapd: Nfcapd = Nfcapd()) -> list[str]:
+    return [*nfcapd.argv, "-b", "127.0.0.1", "-p", str(port), nfcapd.folder_option,
+            str(flow_dir), "-t", str(interval), "-P", str(pidfile), "-B", str(SOCKET_BUFFER),
+            "-I", "spot", *nfcapd.options]
 
 
 class LiveNfcapd:
@@ -417,13 +438,14 @@ class LiveNfcapd:
 
 
 def _capture_once(payloads: list[bytes], n_flows: int, out_dir: Path, file_name: str,
-                  port: int, startup_timeout: float, stop_timeout: float) -> Path:
+                  port: int, startup_timeout: float, stop_timeout: float,
+                  nfcapd: Nfcapd = Nfcapd()) -> Path:
     work = Path(tempfile.mkdtemp(prefix="nfcapd-capture-"))
     try:
         flow_dir = work / "flows"
         flow_dir.mkdir()
         err_file = work / "nfcapd.stderr"
-        cmd = _nfcapd_argv(port, flow_dir, 3600, work / "nfcapd.pid")
+        cmd = _nfcapd_argv(port, flow_dir, 3600, work / "nfcapd.pid", nfcapd)
         with open(err_file, "wb") as err, open(work / "nfcapd.stdout", "wb") as out:
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
         try:

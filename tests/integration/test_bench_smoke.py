@@ -1,6 +1,7 @@
 """`python -m bench --smoke` end to end against the real stack: every comparison completes
-(or is marked skipped with its reason) and the results file holds the machine, the versions,
-the inputs and positive figures. Timings are not held to their targets here: this machine is
+(none skipped: a skip could hide a run that lost rows), every run that loads rows counted
+its rows in and out and found them equal, and the results file holds the machine, the
+versions, the inputs and positive figures. Timings are not held to their targets here: this machine is
 small and shared; `make bench` is where they are measured."""
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from .conftest import REPO
 
 COMPARISONS = ("flow_file", "flow_latency", "dns", "classic", "master", "proxy")
+LOADING_ROWS = {"flow_file": 1, "flow_latency": 2, "dns": 3, "proxy": 2}   # row checks each
 
 
 def positive(*values) -> bool:
@@ -36,13 +40,14 @@ def test_bench_smoke_run(kafka_up, metastore_up, hdfs_up, tmp_path):
     comparisons = results["comparisons"]
     assert list(comparisons) == list(COMPARISONS)
     for name, result in comparisons.items():
-        assert result["status"] in ("ok", "skipped"), (name, result.get("reason"))
-        if result["status"] == "skipped":
-            assert result["reason"].strip(), name
-        else:
-            assert result["table"] and all(len(row) == len(result["columns"])
-                                           for row in result["table"]), name
-            assert positive(result["seconds"]), name
+        assert result["status"] == "ok", (name, result.get("reason"))
+        assert result["table"] and all(len(row) == len(result["columns"])
+                                       for row in result["table"]), name
+        assert positive(result["seconds"]), name
+    for name, count in LOADING_ROWS.items():
+        checks = comparisons[name]["row_checks"]
+        assert len(checks) == count, (name, checks)
+        assert all(c["rows_in"] == c["rows_out"] > 0 for c in checks), (name, checks)
 
     flow = comparisons["flow_file"]
     assert [r["flows"] for r in flow["runs"]] == [20_000]
@@ -50,8 +55,12 @@ def test_bench_smoke_run(kafka_up, metastore_up, hdfs_up, tmp_path):
         assert r["worker_rows"] == r["flows"]
         stages = r["breakdown"]
         assert all(v >= 0 for v in stages.values()), stages
-        assert positive(stages["nfdump_to_arrow_to_parquet_s"], stages["csv_mb"],
+        assert positive(stages["nfdump_to_arrow_to_parquet_s"], stages["output_mb"],
                         stages["parquet_mb"]), stages
+        modes = r["nfdump_modes"]
+        assert set(modes) == {"csv", "json", "pipe", "fmt (Spot's fields)", "joined: pipe",
+                              "joined: fmt", "joined: csv, odd directions", "joined"}
+        assert all(positive(m["seconds"], m["cpu_s"]) for m in modes.values()), modes
         assert positive(r["nfdump_s"], r["nfdump_rows_per_s"], r["worker_s"],
                         r["worker_rows_per_s"], r["ratio"], r["worker_peak_rss_mb"],
                         r["file_mb"])
@@ -88,9 +97,8 @@ def test_bench_smoke_run(kafka_up, metastore_up, hdfs_up, tmp_path):
     assert all(positive(r["files_per_s"], r["seconds"]) for r in master["runs"])
 
     proxy = comparisons["proxy"]
-    if proxy["status"] == "ok":
-        assert proxy["spark"]["rows"] == proxy["pyarrow"]["rows"] == proxy["inputs"]["valid"]
-        assert positive(proxy["spark_lines_per_s"], proxy["pyarrow_lines_per_s"])
+    assert proxy["spark"]["rows"] == proxy["pyarrow"]["rows"] == proxy["inputs"]["valid"]
+    assert positive(proxy["spark_lines_per_s"], proxy["pyarrow_lines_per_s"])
 
     assert positive(results["duration_s"])
 
@@ -101,3 +109,19 @@ def test_a_smoke_run_never_writes_the_benchmark_results():
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "--smoke never writes bench/results.json" in proc.stderr
+
+
+def test_a_run_that_lost_or_doubled_rows_fails_loudly():
+    from bench.support import BenchError, check_rows
+
+    assert check_rows("one worker", 20_000, 20_000) == {"what": "one worker", "rows_in": 20_000,
+                                                        "rows_out": 20_000}
+    with pytest.raises(BenchError) as lost:
+        check_rows("the Spark job", 20_000, 19_990)
+    assert str(lost.value) == ("the Spark job: 20,000 rows in, 19,990 rows in the table: "
+                               "10 rows LOST")
+    with pytest.raises(BenchError) as doubled:
+        check_rows("master + two workers", 2_000, 4_000)
+    assert str(doubled.value) == ("master + two workers: 2,000 rows in, 4,000 rows in the table: "
+                                  "2,000 rows DOUBLED")
+

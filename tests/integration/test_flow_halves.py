@@ -17,6 +17,7 @@ from common.layout import HourPartition
 from common.messages import FileMessage
 from common.storage import LocalStorage
 from pipelines.flow.decode import HALVES, SPLIT_MIN_BYTES
+from pipelines.flow.joined import DIRECTIONS, FMT, ODD_DIRECTIONS
 from pipelines.flow.netflow_generator import capture, synthetic_flows
 from pipelines.flow.worker import FlowProcessor
 
@@ -77,15 +78,33 @@ def nfdump_children() -> list[psutil.Process]:
     return [p for p in psutil.Process().children(recursive=True) if p.name() == "nfdump"]
 
 
+def csv_processor(tmp_path: Path, decoders: int) -> FlowProcessor:
+    proc = processor(tmp_path, decoders)
+    proc.joined = None          # nfdump's csv, as with a process_opt
+    return proc
+
+
 def test_two_halves_give_the_same_rows_as_one_nfdump_each_once(large_file, tmp_path,
                                                                decoded_argvs):
-    whole = rows(decode(processor(tmp_path, 1), large_file))
+    whole = rows(decode(csv_processor(tmp_path, 1), large_file))
     assert [a[-1] for a in decoded_argvs] == ["csv"]
     decoded_argvs.clear()
-    halves = rows(decode(processor(tmp_path, 2), large_file))
+    halves = rows(decode(csv_processor(tmp_path, 2), large_file))
     assert [a[-1] for a in decoded_argvs] == list(HALVES)
     assert whole.num_rows == halves.num_rows == FLOWS
     assert halves.equals(whole)
+
+
+def test_joined_outputs_read_a_large_file_whole(large_file, tmp_path, decoded_argvs):
+    """The worker's default: pipe and fmt (each filtered to the usual directions) keep two
+    nfdumps busy already, so no halves; csv reads the odd directions."""
+    whole = rows(decode(csv_processor(tmp_path, 1), large_file))
+    decoded_argvs.clear()
+    joined = rows(decode(processor(tmp_path, 2), large_file))
+    assert sorted((a[a.index("-o") + 1], a[-1]) for a in decoded_argvs) == sorted(
+        [("pipe", DIRECTIONS), (FMT, DIRECTIONS), ("csv", ODD_DIRECTIONS)])
+    assert joined.num_rows == FLOWS
+    assert joined.equals(whole)
 
 
 def test_each_half_holds_part_of_the_records(large_file):
@@ -104,19 +123,21 @@ def test_a_process_opt_keeps_one_nfdump(large_file, tmp_path, decoded_argvs):
     assert [a[-1] for a in decoded_argvs] == ["any"]
 
 
-def test_a_truncated_file_fails_in_both_halves_with_nfdumps_message(large_file, tmp_path):
+@pytest.mark.parametrize("mode", ["csv halves", "joined"])
+def test_a_truncated_file_fails_in_both_halves_with_nfdumps_message(mode, large_file, tmp_path):
     truncated = tmp_path / NAME
     data = large_file.read_bytes()
     truncated.write_bytes(data[:len(data) * 3 // 4])
     assert truncated.stat().st_size >= SPLIT_MIN_BYTES
     with pytest.raises(DecodeError, match=r"^nfdump failed \(exit code 0\): "):
-        rows(decode(processor(tmp_path, 2), truncated))
+        rows(decode(csv_processor(tmp_path, 2) if mode == "csv halves" else
+                    processor(tmp_path, 2), truncated))
     assert nfdump_children() == []
 
 
 def test_a_decode_stopped_after_its_first_rows_stops_both_nfdumps(large_file, tmp_path,
                                                                  decoded_argvs):
-    proc = processor(tmp_path, 2)
+    proc = csv_processor(tmp_path, 2)
     proc_batches = iter(decode(proc, large_file).batches)
     first = next(proc_batches)
     assert first.num_rows > 0

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+from collections import Counter
 from datetime import datetime
 
 import pyarrow as pa
@@ -51,12 +52,42 @@ def test_mapping_of_every_column():
 
 
 def test_times_in_the_workers_time_zone():
-    """nfdump renders local time; unix_tstamp is that same instant."""
-    line = LINES[0].replace(b"2016-01-04 09:59:22.794", b"2016-01-04 04:59:22.794")
-    (row,) = rows(line + b"\n", tz="America/New_York")
+    """nfdump prints UTC (it runs with TZ=UTC); treceived and its parts render that instant in
+    the worker's zone, unix_tstamp is the instant."""
+    (row,) = rows(LINES[0] + b"\n", tz="America/New_York")
     assert row["treceived"] == "2016-01-04 04:59:22"
-    assert row["trhour"] == 4
+    assert (row["tryear"], row["trmonth"], row["trday"], row["trhour"], row["trminute"],
+            row["trsec"]) == (2016, 1, 4, 4, 59, 22)
     assert row["unix_tstamp"] == 1451901562
+
+
+def received(*utc: str) -> bytes:
+    return b"".join(LINES[0].replace(b"2016-01-04 09:59:22.794", t.encode()) + b"\n" for t in utc)
+
+
+def test_fall_back_hour_keeps_its_two_instants_apart():
+    """America/Los_Angeles, 2016-11-06: 01:30 PDT (08:30 UTC) and 01:30 PST (09:30 UTC) are an
+    hour apart; both render as 01:30 in the zone."""
+    first, second = rows(received("2016-11-06 08:30:00.000", "2016-11-06 09:30:00.000"),
+                         tz="America/Los_Angeles")
+    assert (first["unix_tstamp"], second["unix_tstamp"]) == (1478421000, 1478424600)
+    assert first["treceived"] == second["treceived"] == "2016-11-06 01:30:00"
+    assert (first["trhour"], second["trhour"]) == (1, 1)
+
+
+def test_spring_forward_skips_an_hour():
+    """America/Los_Angeles, 2016-03-13: 01:59:59 PST (09:59:59 UTC) is followed one second later
+    by 03:00:00 PDT (10:00:00 UTC)."""
+    before, after = rows(received("2016-03-13 09:59:59.999", "2016-03-13 10:00:00.000"),
+                         tz="America/Los_Angeles")
+    assert (before["unix_tstamp"], after["unix_tstamp"]) == (1457863199, 1457863200)
+    assert (before["treceived"], after["treceived"]) == ("2016-03-13 01:59:59",
+                                                         "2016-03-13 03:00:00")
+    assert (before["trhour"], after["trhour"]) == (1, 3)
+
+
+def test_same_rows_in_utc_and_utc_aliases():
+    assert rows(LINES[0] + b"\n", tz="Etc/UTC") == rows(LINES[0] + b"\n", tz="UTC")
 
 
 def test_no_matching_flows_is_zero_rows():
@@ -92,11 +123,49 @@ def test_malformed_csv_is_a_decode_error():
                                "columns, got 3: 2016-01-04 09:00:00,only,three")
 
 
-def test_out_of_range_integer_fails_loudly():
+def nulled_rows(line: bytes, tz: str = "UTC") -> tuple[list[dict], Counter]:
+    nulled: Counter = Counter()
+    batches = list(csv_batches(io.BytesIO(line + b"\n"), NAMES, tz, nulled=nulled))
+    return pa.Table.from_batches(batches, FLOW.arrow_schema()).to_pylist(), nulled
+
+
+def test_four_byte_asn_is_null_in_its_cell_and_the_row_stays():
+    """nfdump prints sas/das/input/output unsigned 32-bit; Spot's columns are INT."""
+    line = LINES[1].replace(b",2,1,64524,0,0,0,8,1,", b",4294967295,2147483648,4200000001,"
+                                                     b"2147483647,0,0,8,1,")
+    (row,), nulled = nulled_rows(line)
+    assert (row["input"], row["output"], row["sas"], row["das"]) == (None, None, None, 2147483647)
+    assert nulled == Counter({"input": 1, "output": 1, "sas": 1})
+    expected = rows(LINES[1] + b"\n")[0]
+    assert {k: v for k, v in row.items() if k not in ("input", "output", "sas", "das")} == \
+        {k: v for k, v in expected.items() if k not in ("input", "output", "sas", "das")}
+
+
+def test_out_of_range_and_non_numbers_in_every_number_column():
     bad = LINES[0].replace(b",0,769,ICMP,", b",0,99999999999,ICMP,")
-    with pytest.raises(DecodeError) as info:
-        rows(bad + b"\n")
-    assert str(info.value).startswith("column dport: Integer value 99999999999 not in range")
+    (row,), nulled = nulled_rows(bad)
+    assert row["dport"] is None and row["sport"] == 0 and nulled == Counter({"dport": 1})
+    counters = LINES[0].replace(b",16,4,336,0,0,1,2,", b",16,18446744073709551615,336,-,x1,1,2,")
+    (row,), nulled = nulled_rows(counters)
+    assert (row["ipkt"], row["ibyt"], row["opkt"], row["obyt"]) == (None, 336, None, None)
+    assert nulled == Counter({"ipkt": 1, "opkt": 1, "obyt": 1})
+    duration = LINES[0].replace(b",3.555,", b",n/a,").replace(b",16,4,", b",tos,4,")
+    (row,), nulled = nulled_rows(duration)
+    assert (row["tdur"], row["stos"], row["ipkt"]) == (None, None, 4)
+    assert nulled == Counter({"tdur": 1, "stos": 1})
+
+
+def test_a_flow_that_ends_before_it_starts_keeps_nfdumps_duration():
+    """nfdump prints (last - first) of unsigned milliseconds: 18446744073709540.000 s."""
+    line = LINES[0].replace(b",3.555,", b",18446744073709540.000,")
+    (row,), nulled = nulled_rows(line)
+    assert row["tdur"] == pytest.approx(1.8446744e16) and not nulled
+
+
+def test_an_unreadable_time_received_is_null_and_counted():
+    (row,), nulled = nulled_rows(received("not a time")[:-1])
+    assert (row["treceived"], row["unix_tstamp"], row["trhour"]) == (None, None, None)
+    assert row["sip"] == "10.46.139.166" and nulled == Counter({"treceived": 1})
 
 
 def test_nfdump_argv_never_uses_a_shell():
@@ -125,6 +194,11 @@ def test_only_large_files_without_process_opt_are_decoded_in_halves():
 def test_nfdump_stderr_errors():
     assert nfdump_failed("Open file 'x': bad magic: 0x4CB9\nGetNextFile() error in nfdump.c line 295")
     assert nfdump_failed("Open file x: appendix offset error")
+    assert nfdump_failed("Short read from file: /s/nfcapd.1")       # 0 rows, exit code 0
+    assert nfdump_failed("Open file x: Can not handle encrypted files")
+    assert nfdump_failed("Unknown block type 65532. Skip block")
+    assert nfdump_failed("Corrupt data file: Read 6 bytes, requested 12")
+    assert not nfdump_failed("Skip unknown record type 9")            # 1.6's sampler record
     assert not nfdump_failed("")
 
 
