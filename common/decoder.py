@@ -20,17 +20,55 @@ import signal
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import IO, Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from common.errors import ConfigError, DecodeError, DecoderUnavailable
+from common.errors import ConfigError, DecodeError, DecoderStalled, DecoderUnavailable
 
 STDERR_KEEP = 4000
+STALL_S = 120.0          # spinning this long without reading or writing: stopped
+_WATCH_EVERY_S = 5.0
 
 _running: set[subprocess.Popen] = set()
 _running_lock = threading.Lock()
+_stalled: set[int] = set()      # pids the watch stopped
+
+
+class _Watch(threading.Thread):
+    """Stops a program that keeps the CPU busy while it neither reads nor writes a byte for
+    `stall_s` (a decoder looping on a damaged block would hold its worker for ever). A
+    program waiting, on a full pipe or on its input, uses no CPU and is left alone."""
+
+    def __init__(self, proc: subprocess.Popen, stall_s: float):
+        super().__init__(name=f"watch-{proc.pid}", daemon=True)
+        self.proc, self.stall_s = proc, stall_s
+        self.every = min(_WATCH_EVERY_S, stall_s / 4)
+
+    def run(self) -> None:
+        import psutil
+
+        from common.parallel import leave_signals_to_main_thread
+
+        leave_signals_to_main_thread()
+        try:
+            watched = psutil.Process(self.proc.pid)
+            last_io, since, cpu_then = None, time.monotonic(), None
+            while self.proc.poll() is None:
+                time.sleep(self.every)
+                io = watched.io_counters()
+                cpu = sum(watched.cpu_times()[:2])
+                now = time.monotonic()
+                if (io.read_chars, io.write_chars) != last_io:
+                    last_io, since, cpu_then = (io.read_chars, io.write_chars), now, cpu
+                elif now - since >= self.stall_s and cpu - cpu_then >= 0.5 * (now - since):
+                    _stalled.add(self.proc.pid)
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                    return
+        except (psutil.Error, ProcessLookupError, PermissionError):
+            return              # it ended meanwhile
 
 
 def split_options(process_opt: str) -> list[str]:
@@ -97,9 +135,14 @@ def first_line(stderr: str) -> str:
     return lines[0] if lines else "no message"
 
 
-def _outcome(argv: Sequence[str], code: int, stderr: str, judge: Judge) -> Exception | None:
-    """A signal is always the machine's fault; anything else is the judge's call. The
-    program's name leads every message."""
+def _outcome(argv: Sequence[str], code: int, stderr: str, judge: Judge,
+             pid: int | None = None) -> Exception | None:
+    """A program our watch stopped stalled; any other signal is the machine's fault;
+    anything else is the judge's call. The program's name leads every message."""
+    if pid is not None and pid in _stalled:
+        _stalled.discard(pid)
+        return DecoderStalled(f"{program(argv)} kept the CPU busy without reading or writing "
+                              f"anything for {STALL_S:.0f} s: stopped")
     if code < 0:
         return _signalled(argv, code)
     error = judge(code, stderr)
@@ -118,6 +161,7 @@ def _spawn(argv: Sequence[str], env: Mapping[str, str] | None, **kwargs) -> subp
         raise DecoderUnavailable(f"{argv[0]} cannot be run: {exc.strerror}") from None
     with _running_lock:
         _running.add(proc)
+    _Watch(proc, STALL_S).start()
     return proc
 
 
@@ -166,7 +210,7 @@ def run(argv: Sequence[str], env: Mapping[str, str] | None = None,
         raise
     finally:
         _forget(proc)
-    error = _outcome(argv, proc.returncode, stderr, judge or failed_if(stderr_fails))
+    error = _outcome(argv, proc.returncode, stderr, judge or failed_if(stderr_fails), proc.pid)
     if error is not None:
         raise error
     return stdout, stderr
@@ -197,7 +241,7 @@ def stream(argv: Sequence[str], env: Mapping[str, str] | None = None,
                         _kill(proc)
                 if exited_by_itself:
                     # a reader choking on the output of a failed program: the program's error
-                    error = _outcome(argv, proc.returncode, _stderr(err), judge)
+                    error = _outcome(argv, proc.returncode, _stderr(err), judge, proc.pid)
                     if error is not None:
                         raise error from None
                 raise
@@ -208,7 +252,7 @@ def stream(argv: Sequence[str], env: Mapping[str, str] | None = None,
             if proc.poll() is None:
                 _kill(proc)
             _forget(proc)
-        error = _outcome(argv, code, _stderr(err), judge)
+        error = _outcome(argv, code, _stderr(err), judge, proc.pid)
         if error is not None:
             raise error
 

@@ -47,6 +47,12 @@ class DecoderUnavailable(TransientError):
     """A decoder that is not installed, was killed by a signal, or was stopped by us."""
 
 
+class DecoderStalled(SpotIngestError):
+    """A decoder that spun without reading or writing anything for long (nfdump does on some
+    damaged bzip2 blocks): stopped. Whose fault is not certain, so it is retried
+    max_attempts times, then the file is set aside."""
+
+
 class DecodeError(SpotIngestError):
     """An external decoder (nfdump, tshark, editcap) cannot read a file: the file's fault."""
 

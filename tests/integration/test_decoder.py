@@ -87,3 +87,34 @@ def test_abandon_all_stops_running_decoders():
     assert decoder.abandon_all() == 1
     thread.join(10)
     assert errors == ["sleep was killed by SIGKILL"]
+
+
+def test_a_decoder_spinning_without_reading_or_writing_is_stopped(monkeypatch):
+    """nfdump loops for ever on some damaged bzip2 blocks; without a watch the worker would
+    wait for ever. A program busy on the CPU that neither reads nor writes for STALL_S is
+    stopped: not the machine's fault (no endless retry), not surely the file's (no instant
+    quarantine): DecoderStalled, retried max_attempts times."""
+    from common.errors import DecoderStalled, is_machine_fault
+
+    monkeypatch.setattr(decoder, "STALL_S", 2.0)
+    spin = [PY, "-c", "import sys; sys.stdout.write('started\\n'); sys.stdout.flush()\n"
+                      "while True: pass"]
+    name = os.path.basename(PY)
+    with pytest.raises(DecoderStalled) as info:
+        decoder.run(spin)
+    assert str(info.value) == (f"{name} kept the CPU busy without reading or writing anything "
+                               "for 2 s: stopped")
+    assert not is_machine_fault(info.value) and not isinstance(info.value, DecodeError)
+    with pytest.raises(DecoderStalled):
+        with decoder.stream(spin) as stdout:
+            assert stdout.readline() == b"started\n"
+            stdout.read()
+
+
+def test_a_decoder_that_waits_or_keeps_writing_is_left_alone(monkeypatch):
+    monkeypatch.setattr(decoder, "STALL_S", 1.0)
+    out, _ = decoder.run([PY, "-c", "import time; time.sleep(4); print('slept')"])
+    assert out == "slept\n"                             # no CPU used: waiting, not stuck
+    slow = "import sys, time\nfor n in range(8):\n    print(n, flush=True); time.sleep(0.5)"
+    with decoder.stream([PY, "-c", slow]) as stdout:
+        assert stdout.read().split() == [str(n).encode() for n in range(8)]
