@@ -22,7 +22,7 @@ import pytest
 from common import metrics
 from common.binary import Binary
 from common.config import parse_config
-from common.kafka_io import ensure_topic
+from common.kafka_admin import ensure_topic
 from common.layout import HourPartition
 from common.messages import FileMessage
 from common.storage import LocalStorage, open_storage
