@@ -85,6 +85,21 @@ def spark_env() -> dict[str, str]:
             "PYSPARK_PYTHON": str(VENV_BIN / "python"), "SPARK_LOCAL_IP": "127.0.0.1"}
 
 
+def forget_flow_table(config) -> None:
+    """Drops the bench database's flow table (external: its files stay) when it was made by
+    a run from another folder: the classic path inserts at the table's location."""
+    from common.catalog import Catalog
+    from common.layout import table_root
+    from common.storage import open_storage
+
+    want = open_storage(config).uri(table_root(config.hdfs_app_path, "flow"))
+    with Catalog(config.hive.metastore_uris) as catalog:
+        if catalog.database_exists(config.dbname) and \
+                catalog.table_exists(config.dbname, "flow") and \
+                catalog.get_table(config.dbname, "flow").sd.location.rstrip("/") != want.rstrip("/"):
+            catalog.client.drop_table(config.dbname, "flow", False)
+
+
 def run(bench: Bench) -> dict:
     from common.setup import setup_all
 
@@ -93,6 +108,7 @@ def run(bench: Bench) -> dict:
     total_rows = args.classic_files * args.classic_flows
     folder = bench.folder("classic")
     classic_config = make_config(folder / "classic", dbname="spot_bench_classic")
+    forget_flow_table(classic_config)    # its INSERT writes where the table says: this run's
     list(setup_all(classic_config))      # its own database, folders and tables
     classic = run_classic(classic_config, folder / "classic", files, args.classic_flows)
     say(f"  classic: {classic['seconds']:.1f} s for {len(files)} files "

@@ -22,7 +22,7 @@ import time
 
 from bench import inputs
 from bench.support import (DNS_PIPELINE, Bench, BenchError, Offsets, all_committed, check_rows,
-                           collector_empty, cpu_seconds, make_config, say, start_master,
+                           clear_table, collector_empty, cpu_seconds, make_config, say, start_master,
                            start_workers, table_rows, timed_runs, wait_for, worker_rows,
                            worker_spans)
 
@@ -60,8 +60,7 @@ def run(bench: Bench) -> dict:
         list(setup_all(config))
         result = through_master(bench, config, folder / label, capture, pieces_pkt, workers,
                                 runs=1 if decoder == "tshark" else args.dns_runs)
-        # every run dropped the same capture: its pieces' rows replace themselves
-        checks.append(check_rows(label, capture.responses, table_rows(config, "dns")))
+        checks.extend(result["row_checks"])
         say(f"  {label}: {result['pieces']} piece(s), {result['seconds']:.2f} s "
             f"({result['cpu_s']:.2f} s CPU; runs {result['runs_s']})")
         return result
@@ -157,7 +156,7 @@ def through_master(bench: Bench, config, folder, capture, pkt_num: int, workers:
     pieces = capture.pieces(pkt_num)
     expected = config.collector_processes                  # the warm-up captures first
     offsets = Offsets(config)
-    measured = []
+    measured, checks = [], []
     try:
         warm_up(config, folder, collector, procs)
         for run in range(runs):
@@ -165,6 +164,7 @@ def through_master(bench: Bench, config, folder, capture, pkt_num: int, workers:
             staged = folder / name
             shutil.copyfile(capture.path, staged)
             expected += pieces
+            clear_table(config, "dns")     # the table holds this run's rows alone (and no warm-up's)
             cpu_before = cpu_seconds(procs)
             start, dropped_at = time.perf_counter(), time.time()
             os.replace(staged, collector / name)
@@ -174,6 +174,8 @@ def through_master(bench: Bench, config, folder, capture, pkt_num: int, workers:
             seconds = time.perf_counter() - start
             measured.append({"name": name, "seconds": seconds, "dropped_at": dropped_at,
                              "cpu_s": cpu_seconds(procs) - cpu_before})
+            checks.append(check_rows(f"{workers} worker(s), {name}", capture.responses,
+                                     table_rows(config, "dns")))
     finally:
         offsets.close()
         codes = [p.stop() for p in procs]
@@ -195,6 +197,7 @@ def through_master(bench: Bench, config, folder, capture, pkt_num: int, workers:
             "before_first_piece_s": median["before_first_piece_s"],
             "cpu_s": round(median["cpu_s"], 2),
             "cores": round(median["cpu_s"] / median["seconds"], 2), "rows": capture.responses,
+            "row_checks": checks,
             "rows_per_worker": [sum(s["rows"] for s in worker_spans([w])
                                     if s["name"].startswith(median["name"])) for w in procs[1:]]}
 

@@ -3,12 +3,15 @@ topic's partitions and what their consumer group committed, and whether brokers 
 The clients that send and read messages are in common/kafka_io.py."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from common.config import KafkaSettings
 from common.errors import KafkaError
 from common.kafka_io import (_BOOTSTRAP_TIMEOUT_MS, _REQUEST_TIMEOUT_MS, _unreachable,
                              check_topic_name, security_options)
+
+_RETRIABLE_FOR_S = 60.0     # how long a retriable broker answer (no coordinator yet) is retried
 
 
 def _admin(kafka: KafkaSettings):
@@ -195,16 +198,23 @@ def _offsets(kafka: KafkaSettings, topics: list[str],
         counts = {_topic_of(e): len(e.get("partitions") or []) for e in described
                   if e.get("error_code", 0) == 0 and _topic_of(e) in groups}
         tps = {t: [TopicPartition(t, p) for p in range(n)] for t, n in counts.items()}
-        try:
-            ends = admin.list_partition_offsets({tp: OffsetSpec.LATEST
-                                                 for parts in tps.values() for tp in parts})
-            specs: dict[str, list] = {}
-            for t, parts in tps.items():
-                specs.setdefault(groups[t], []).extend(parts)
-            committed = admin.list_group_offsets(specs) if specs else {}
-        except ClientError as exc:
-            raise KafkaError(f"cannot read the offsets of topics {', '.join(tps)}: {exc}") \
-                from None
+        specs: dict[str, list] = {}
+        for t, parts in tps.items():
+            specs.setdefault(groups[t], []).extend(parts)
+        deadline = time.monotonic() + _RETRIABLE_FOR_S
+        while True:
+            try:
+                ends = admin.list_partition_offsets({tp: OffsetSpec.LATEST
+                                                     for parts in tps.values() for tp in parts})
+                committed = admin.list_group_offsets(specs) if specs else {}
+                break
+            except ClientError as exc:
+                # a fresh cluster elects its group coordinator (and creates __consumer_offsets)
+                # on the first request that needs one: "not available" for a few seconds
+                if not getattr(exc, "retriable", False) or time.monotonic() > deadline:
+                    raise KafkaError(f"cannot read the offsets of topics {', '.join(tps)}: "
+                                     f"{exc}") from None
+                time.sleep(0.5)
     finally:
         admin.close()
     out = {}

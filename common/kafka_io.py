@@ -109,6 +109,7 @@ class PartitionConsumer:
 
         self.topic, self.partition = topic, partition
         self._tp = TopicPartition(topic, partition)
+        self._outage = False
         try:
             self._consumer = KafkaConsumer(
                 bootstrap_servers=kafka.bootstrap, client_id=f"spot-ingest-worker-{partition}",
@@ -159,7 +160,27 @@ class PartitionConsumer:
             self._consumer.topics()  # refreshes metadata
 
     def poll(self, timeout_ms: int = 1000, max_records: int | None = None) -> list[Message]:
-        batches = self._consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
+        """The next messages; none while the broker answers with a retriable error (a broker
+        of the cluster killed: the client's connection to it is refused until the partition
+        has a new leader), which is logged once per outage, not raised."""
+        import time
+
+        from kafka.errors import KafkaError as ClientError
+
+        try:
+            batches = self._consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
+        except ClientError as exc:
+            if not getattr(exc, "retriable", False):
+                raise KafkaError(f"reading {self.topic}[{self.partition}]: {exc}") from None
+            if not self._outage:
+                log.warning("reading %s[%d]: %s; polling again", self.topic, self.partition,
+                            exc)
+            self._outage = True
+            time.sleep(timeout_ms / 1000)
+            return []
+        if self._outage:
+            log.info("reading %s[%d] again", self.topic, self.partition)
+        self._outage = False
         return [Message(r.partition, r.offset, r.key, r.value)
                 for r in batches.get(self._tp, [])]
 
