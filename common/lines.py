@@ -13,14 +13,18 @@ A master that restarts with a pending message looks for its key in that partitio
 recorded end offset on: found, it was acknowledged (progress moves on); not found, it is
 sent. So a restart neither loses nor re-sends lines. The file is removed once every line is
 acknowledged. A line longer than message_size is never split nor sent: it is set aside in
-<collector_path>/.quarantine/ with the reason, and the rest of the file goes on.
+<collector_path>/.quarantine/ with the reason (its first LONG_LINE_KEPT bytes: a line is
+measured, never held whole), and the rest of the file goes on. A damaged .log.gz is the file's
+fault: its lines before the damage are sent, then the file is set aside (DamagedLog).
 """
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import logging
 import os
+import zlib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,7 +32,7 @@ from typing import IO
 
 from common.kafka_io import Publisher, PartitionTail
 from common.messages import stored_name
-from common.plugin import Collected, Collector, Partitions, Published
+from common.plugin import Collected, Collector, Partitions, Published, RejectedFile
 from common.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -36,6 +40,15 @@ log = logging.getLogger(__name__)
 PROGRESS = ".progress"
 QUARANTINE = ".quarantine"
 READ_BLOCK = 1 << 20
+LONG_LINE_KEPT = 1 << 20       # of a line too long to send, what is kept in .quarantine
+# what a damaged gzip stream raises: bad headers and CRCs, bad deflate data, a truncated end
+DAMAGED_STREAM = (gzip.BadGzipFile, zlib.error, EOFError)
+
+
+class DamagedLog(RejectedFile):
+    """A compressed log that cannot be read past some point (bad gzip data, a truncated
+    stream): the file's fault, never the machine's. Every whole line before the damage has
+    been sent; str() says how far the file was read and what the decompressor said."""
 
 
 @dataclass(frozen=True)
@@ -48,41 +61,112 @@ class Chunk:
 
 @dataclass(frozen=True)
 class LongLine:
-    """A line longer than a message may be: set aside, never sent."""
+    """A line longer than a message may be: set aside, never sent. It is measured, not held:
+    `head` keeps its first LONG_LINE_KEPT bytes (all of it when shorter)."""
     start: int
-    data: bytes
+    length: int
+    head: bytes
+
+
+class _Blocks:
+    """A stream's content block by block. A damaged compressed stream ends it early; the
+    damage is kept for the caller to report once the lines read before it are out."""
+
+    def __init__(self, stream: IO[bytes]):
+        self.stream, self.eof, self.damage = stream, False, None
+        # one underlying read per call: a read of a whole block would drop what it had
+        # decompressed when the damage comes later in the same block
+        self._read = getattr(stream, "read1", stream.read)
+
+    def read(self) -> bytes:
+        if self.eof:
+            return b""
+        try:
+            block = self._read(READ_BLOCK)
+        except DAMAGED_STREAM as exc:
+            self.damage, block = exc, b""
+        self.eof = not block
+        return block
+
+    def skip(self, offset: int) -> None:
+        try:
+            self.stream.seek(offset)      # gzip streams seek forward by reading
+        except DAMAGED_STREAM as exc:
+            raise damaged(offset, exc) from None
+
+
+def damaged(offset: int, exc: BaseException) -> DamagedLog:
+    detail = str(exc) or type(exc).__name__
+    return DamagedLog(f"damaged gzip data after {offset} bytes: {detail}; the lines before it "
+                      "were sent, the rest cannot be read")
 
 
 def chunks(stream: IO[bytes], limit: int, start: int = 0) -> Iterator[Chunk | LongLine]:
     """Cuts a stream into runs of whole lines of at most `limit` bytes each, from byte
     `start` on. A last line without its newline is a line too. Deterministic: the same
-    content gives the same chunks, so a resumed file continues exactly where it stopped."""
+    content gives the same chunks, so a resumed file continues exactly where it stopped.
+    Memory stays within a few blocks whatever the lines' lengths. A damaged compressed
+    stream raises DamagedLog once every whole line before the damage has been given."""
+    blocks = _Blocks(stream)
     if start:
-        stream.seek(start)            # gzip streams seek forward by reading
-    offset, data, eof = start, b"", False
-    while not eof or data:
-        if not eof and len(data) <= limit:
-            block = stream.read(READ_BLOCK)
-            eof = not block
-            data += block
-            continue
-        if len(data) <= limit:                      # the end of the file: one last run
-            yield Chunk(offset, offset + len(data), data)
-            return
-        cut = data.rfind(b"\n", 0, limit) + 1
+        blocks.skip(start)
+    offset, data = start, b""
+    while True:
+        while not blocks.eof and len(data) <= limit:
+            data += blocks.read()
+        if blocks.damage is not None:
+            data = data[:data.rfind(b"\n") + 1]      # a line cut by the damage is no line
+        if not data:
+            break
+        if len(data) <= limit:                       # the end of the file: one last run
+            cut = len(data)
+        else:
+            cut = data.rfind(b"\n", 0, limit) + 1
         if cut:
             yield Chunk(offset, offset + cut, data[:cut])
-        else:                                        # a first line longer than the limit
-            end = data.find(b"\n", limit)
-            while end < 0 and not eof:               # read to its end (never split it)
-                block = stream.read(READ_BLOCK)
-                eof = not block
-                searched = len(data)
-                data += block
-                end = data.find(b"\n", searched)
-            cut = len(data) if end < 0 else end + 1
-            yield LongLine(offset, data[:cut])
-        offset, data = offset + cut, data[cut:]
+            offset, data = offset + cut, data[cut:]
+            continue
+        line, data = _long_line(data, limit, blocks)  # a first line longer than the limit
+        if line is None:                             # cut short by damage: not a line
+            break
+        yield LongLine(offset, *line)
+        offset += line[0]
+    if blocks.damage is not None:
+        raise damaged(offset, blocks.damage)
+
+
+def _long_line(data: bytes, limit: int, blocks: _Blocks) -> tuple[tuple[int, bytes] | None,
+                                                                   bytes]:
+    """((length, head), the data after it) of a line that starts `data` and is longer than
+    `limit`, read on to its newline (or the end of the file) without holding it."""
+    end = data.find(b"\n", limit)
+    if end >= 0:
+        return (end + 1, data[:min(end + 1, LONG_LINE_KEPT)]), data[end + 1:]
+    length, head = len(data), data[:LONG_LINE_KEPT]
+    while True:
+        block = blocks.read()
+        if not block:
+            return (None if blocks.damage is not None else (length, head)), b""
+        end = block.find(b"\n")
+        piece = block if end < 0 else block[:end + 1]
+        if len(head) < LONG_LINE_KEPT:
+            head += piece[:LONG_LINE_KEPT - len(head)]
+        length += len(piece)
+        if end >= 0:
+            return (length, head), block[end + 1:]
+
+
+def unused_path(folder: Path, name: str) -> Path:
+    """folder/name, else folder/name.1, name.2, ...: the first free one, created empty (so
+    that nothing set aside earlier under the same name is ever replaced)."""
+    for n in itertools.count():
+        path = folder / (name if n == 0 else f"{name}.{n}")
+        try:
+            with open(path, "xb"):
+                return path
+        except FileExistsError:
+            continue
+    raise AssertionError("unreachable")
 
 
 def open_log(path: Path) -> IO[bytes]:
@@ -148,11 +232,14 @@ class LineBatchCollector(Collector):
                 for piece in chunks(stream, self.config.kafka.message_size, progress.offset):
                     if isinstance(piece, LongLine):
                         self._set_aside(root, name, item, piece)
-                        progress.offset = piece.start + len(piece.data)
+                        progress.offset = piece.start + piece.length
                         progress_file.save(progress)
                         continue
                     out.append(self._send(piece, progress, progress_file, partitions, tail,
                                           publisher, name, item))
+        except DamagedLog:
+            progress_file.remove()       # the master sets the file aside with the reason
+            raise
         finally:
             tail.close()
         os.unlink(item.path)             # only now: every line acknowledged
@@ -190,10 +277,12 @@ class LineBatchCollector(Collector):
     def _set_aside(self, root: Path, name: str, item: Collected, line: LongLine) -> None:
         folder = root / QUARANTINE
         folder.mkdir(exist_ok=True)
-        target = folder / f"{name}@{line.start}"
-        target.write_bytes(line.data)
-        reason = (f"{item.relative}: the line at byte {line.start} is {len(line.data)} bytes, "
+        target = unused_path(folder, f"{name}@{line.start}")
+        target.write_bytes(line.head)
+        reason = (f"{item.relative}: the line at byte {line.start} is {line.length} bytes, "
                   f"longer than kafka.message_size ({self.config.kafka.message_size}); set "
                   "aside, not sent")
+        if len(line.head) < line.length:
+            reason += f" (its first {len(line.head)} bytes are kept in {target.name})"
         (folder / f"{target.name}.reason").write_text(reason + "\n", errors="replace")
         log.error("%s: %s", self.pipeline.name, reason)

@@ -131,3 +131,64 @@ def test_master_killed_part_way_resumes_without_loss_or_repeat(tmp_path, kafka_u
            for line in m.value.splitlines(keepends=True)]
     assert len(got) == len(expected)
     assert collections.Counter(got) == collections.Counter(expected)
+
+
+def test_damaged_gzip_logs_are_set_aside_after_their_readable_lines(tmp_path, kafka_up):
+    """A .log.gz whose CRC is wrong (gzip.BadGzipFile, an OSError) and one cut short (an
+    EOFError): the lines read before the damage are on the topic once, the file is set aside
+    at once with the decompressor's words, never retried."""
+    config = proxy_config(tmp_path, 4000)
+    collector = config.pipeline(PIPELINE).collector_path
+    whole = tmp_path / "whole.log"
+    write_log(whole, 3000, START, hours=1)
+    content = whole.read_bytes()
+    bad_crc = bytearray(gzip.compress(content))
+    bad_crc[-8] ^= 0xFF
+    (tmp_path / "crc.log.gz").write_bytes(bytes(bad_crc))
+    packed = gzip.compress(content)
+    (tmp_path / "cut.log.gz").write_bytes(packed[:len(packed) // 2])
+    topic = unique("SPOT-INGEST-proxy")
+    master = start_master(config.path, PIPELINE, 2, topic, tmp_path)
+    quarantine = collector / ".quarantine"
+    try:
+        wait_for(lambda: "(created, 2 partitions)" in master.log(), 60, "the topic", [master])
+        for name in ("crc.log.gz", "cut.log.gz"):
+            os.replace(tmp_path / name, collector / name)
+        wait_for(lambda: quarantine.is_dir() and {"crc.log.gz", "cut.log.gz"} <= {
+            p.name for p in quarantine.iterdir()}, 120, "both files set aside", [master])
+    finally:
+        assert master.stop() == 0
+    reasons = {name: (quarantine / f"{name}.reason").read_text() for name in
+               ("crc.log.gz", "cut.log.gz")}
+    assert reasons["crc.log.gz"].startswith("crc.log.gz: damaged gzip data after ")
+    assert "CRC check failed" in reasons["crc.log.gz"]
+    assert "Compressed file ended before the end-of-stream marker" in reasons["cut.log.gz"]
+    assert "retry in" not in master.log() and "failed 1 times" not in master.log()
+    got = collections.Counter(line for part in topic_messages(config, topic, 2).values()
+                              for m in part for line in m.value.splitlines(keepends=True))
+    expected = collections.Counter(content.splitlines(keepends=True))
+    assert sum(got.values()) > len(content.splitlines()) // 2   # the cut one's first half too
+    assert got - expected - expected == collections.Counter()    # each line at most twice:
+    assert max(got.values()) <= 2                                # once per file
+    assert not any((collector / ".progress").glob("*.json"))
+
+
+def test_long_lines_of_files_with_the_same_name_are_all_kept(tmp_path, kafka_up):
+    config = proxy_config(tmp_path, 4000)
+    collector = config.pipeline(PIPELINE).collector_path
+    topic = unique("SPOT-INGEST-proxy")
+    master = start_master(config.path, PIPELINE, 1, topic, tmp_path)
+    quarantine = collector / ".quarantine"
+    firsts = [b"2016-01-04 09:00:00 " + bytes([65 + n]) * 6000 + b"\n" for n in range(2)]
+    try:
+        wait_for(lambda: "(created, 1 partitions)" in master.log(), 60, "the topic", [master])
+        for first in firsts:
+            (tmp_path / "access.log").write_bytes(first + b"2016-01-04 09:00:01 short\n")
+            os.replace(tmp_path / "access.log", collector / "access.log")
+            wait_for(lambda: not (collector / "access.log").exists(), 60, "the log", [master])
+    finally:
+        assert master.stop() == 0
+    kept = sorted(p.name for p in quarantine.iterdir())
+    assert kept == ["access.log@0", "access.log@0.1", "access.log@0.1.reason",
+                    "access.log@0.reason"]
+    assert [(quarantine / n).read_bytes() for n in ("access.log@0", "access.log@0.1")] == firsts
