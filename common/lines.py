@@ -11,7 +11,13 @@ the file (<collector_path>/.progress/<name>.json) around every message:
 
 A master that restarts with a pending message looks for its key in that partition from the
 recorded end offset on: found, it was acknowledged (progress moves on); not found, it is
-sent. So a restart neither loses nor re-sends lines. The file is removed once every line is
+sent. So a restart neither loses nor re-sends lines. The same holds for a send retried
+within one run, and for a send whose copy was still in flight (a follower in a pause, the
+message appended by the leader but never acknowledged): every message of a file is its own
+transaction of a producer whose transactional id is the file's (transactional_id), so the
+next attempt first fences every earlier producer of that file (an open transaction is
+aborted, one being committed completes) and only then looks for the key among committed
+messages. The job reads read_committed. The file is removed once every line is
 acknowledged. A line longer than message_size is never split nor sent: it is set aside in
 <collector_path>/.quarantine/ with the reason (its first LONG_LINE_KEPT bytes: a line is
 measured, never held whole), and the rest of the file goes on. A damaged .log.gz is the file's
@@ -28,7 +34,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Callable
 
 from common.kafka_io import Publisher, PartitionTail
 from common.messages import stored_name
@@ -53,10 +59,12 @@ class DamagedLog(RejectedFile):
 
 @dataclass(frozen=True)
 class Chunk:
-    """Whole lines of a file: bytes [start, end) of its (decompressed) content."""
+    """Whole lines of a file: bytes [start, end) of its (decompressed) content, all in one
+    layout (None: none declared)."""
     start: int
     end: int
     data: bytes
+    layout: str | None = None
 
 
 @dataclass(frozen=True)
@@ -101,12 +109,21 @@ def damaged(offset: int, exc: BaseException) -> DamagedLog:
                       "were sent, the rest cannot be read")
 
 
-def chunks(stream: IO[bytes], limit: int, start: int = 0) -> Iterator[Chunk | LongLine]:
+Directive = Callable[[bytes], "str | None"]
+
+
+def chunks(stream: IO[bytes], limit: int, start: int = 0, layout: str | None = None,
+           marker: bytes | None = None, directive: Directive | None = None
+           ) -> Iterator[Chunk | LongLine]:
     """Cuts a stream into runs of whole lines of at most `limit` bytes each, from byte
     `start` on. A last line without its newline is a line too. Deterministic: the same
     content gives the same chunks, so a resumed file continues exactly where it stopped.
     Memory stays within a few blocks whatever the lines' lengths. A damaged compressed
-    stream raises DamagedLog once every whole line before the damage has been given."""
+    stream raises DamagedLog once every whole line before the damage has been given.
+
+    Layouts: `layout` is the one in force at `start`. A line holding `marker` is offered to
+    `directive`, which returns the layout it declares (None: not a directive); a run never
+    holds lines of two layouts: it ends before a directive, which starts the next run."""
     blocks = _Blocks(stream)
     if start:
         blocks.skip(start)
@@ -122,8 +139,10 @@ def chunks(stream: IO[bytes], limit: int, start: int = 0) -> Iterator[Chunk | Lo
             cut = len(data)
         else:
             cut = data.rfind(b"\n", 0, limit) + 1
+        if cut and marker is not None:
+            cut, layout = _layout_cut(data, cut, layout, marker, directive)
         if cut:
-            yield Chunk(offset, offset + cut, data[:cut])
+            yield Chunk(offset, offset + cut, data[:cut], layout)
             offset, data = offset + cut, data[cut:]
             continue
         line, data = _long_line(data, limit, blocks)  # a first line longer than the limit
@@ -133,6 +152,24 @@ def chunks(stream: IO[bytes], limit: int, start: int = 0) -> Iterator[Chunk | Lo
         offset += line[0]
     if blocks.damage is not None:
         raise damaged(offset, blocks.damage)
+
+
+def _layout_cut(data: bytes, cut: int, layout: str | None, marker: bytes,
+                directive: Directive) -> tuple[int, str | None]:
+    """(where the run of data[:cut] ends, its layout): a directive at the start sets the
+    run's layout, a later one ends the run before it."""
+    position = 0
+    while (found := data.find(marker, position, cut)) >= 0:
+        line_start = data.rfind(b"\n", 0, found) + 1
+        line_end = data.find(b"\n", found, cut)
+        line_end = cut if line_end < 0 else line_end + 1
+        declared = directive(data[line_start:line_end])
+        if declared is not None:
+            if line_start > 0:
+                return line_start, layout
+            layout = declared
+        position = line_end
+    return cut, layout
 
 
 def _long_line(data: bytes, limit: int, blocks: _Blocks) -> tuple[tuple[int, bytes] | None,
@@ -184,6 +221,7 @@ class Progress:
     offset: int = 0
     sent: int = 0                   # messages acknowledged so far (the next one's index)
     pending: dict | None = None     # {"partition", "end_offset", "key", "end"}
+    layout: str | None = None       # the layout in force at `offset`
 
     @staticmethod
     def identity_of(path: Path) -> list[int]:
@@ -216,20 +254,48 @@ class ProgressFile:
         self.path.unlink(missing_ok=True)
 
 
+def transactional_id(topic: str, name: str) -> str:
+    """The transactional id of every producer that ever sends a file (by its stored name) to
+    a topic: a new attempt fences all earlier ones, in this run or a dead master's."""
+    return f"spot-ingest-{topic}-{name}"
+
+
 class LineBatchCollector(Collector):
+    """A log becomes messages of whole lines. Subclasses that know a log's layout
+    directives set directive_marker and directive(): every message then carries the layout
+    of its lines in the header layout_header (and never holds lines of two layouts)."""
+
+    directive_marker: bytes | None = None
+    layout_header = "layout"
+
+    def directive(self, line: bytes) -> str | None:
+        """The layout a directive line declares; None for any other line."""
+        return None
+
+    def default_layout(self) -> str | None:
+        """The layout of the lines before any directive (None: not known)."""
+        return None
+
     def publish(self, item: Collected, partitions: Partitions, storage: Storage,
                 publisher: Publisher) -> list[Published]:
+        """`publisher` names the topic; the file's own transactional publisher sends."""
         root = self.config.collector_folder(self.pipeline.name)
         name = stored_name(item.relative)
         progress_file = ProgressFile(root, name)
         progress = progress_file.load(Progress.identity_of(item.path))
-        tail = PartitionTail(self.config.kafka, publisher.topic)
+        tail = PartitionTail(self.config.kafka, publisher.topic, read_committed=True)
+        publisher = Publisher(self.config.kafka, publisher.topic,
+                              transactional_id(publisher.topic, name))
         try:
             if progress.pending is not None:
+                publisher.connect()          # fences the earlier attempt: its fate is final
                 self._settle_pending(progress, progress_file, tail, item)
             out = []
+            if progress.offset == 0:
+                progress.layout = self.default_layout()
             with open_log(item.path) as stream:
-                for piece in chunks(stream, self.config.kafka.message_size, progress.offset):
+                for piece in chunks(stream, self.config.kafka.message_size, progress.offset,
+                                    progress.layout, self.directive_marker, self.directive):
                     if isinstance(piece, LongLine):
                         self._set_aside(root, name, item, piece)
                         progress.offset = piece.start + piece.length
@@ -241,6 +307,7 @@ class LineBatchCollector(Collector):
             progress_file.remove()       # the master sets the file aside with the reason
             raise
         finally:
+            publisher.close()
             tail.close()
         os.unlink(item.path)             # only now: every line acknowledged
         progress_file.remove()
@@ -252,10 +319,13 @@ class LineBatchCollector(Collector):
         partition = partitions.of(progress.sent)
         key = f"{name}@{chunk.start}"
         progress.pending = {"partition": partition, "end_offset": tail.end_offset(partition),
-                            "key": key, "end": chunk.end}
+                            "key": key, "end": chunk.end, "layout": chunk.layout}
         progress_file.save(progress)
-        offset = publisher.send(chunk.data, partition=partition, key=key.encode())
+        headers = [(self.layout_header, chunk.layout.encode())] if chunk.layout else None
+        offset = publisher.send(chunk.data, partition=partition, key=key.encode(),
+                                headers=headers)
         progress.offset, progress.sent, progress.pending = chunk.end, progress.sent + 1, None
+        progress.layout = chunk.layout
         progress_file.save(progress)
         return Published(f"{item.relative} [bytes {chunk.start}-{chunk.end}]", None, partition,
                          offset, len(chunk.data))
@@ -268,6 +338,7 @@ class LineBatchCollector(Collector):
         found = tail.has_key(pending["partition"], pending["end_offset"], pending["key"].encode())
         if found:
             progress.offset, progress.sent = pending["end"], progress.sent + 1
+            progress.layout = pending.get("layout", progress.layout)
         log.info("%s: %s: resuming at byte %d (the message sent before the stop was %s)",
                  self.pipeline.name, item.relative, progress.offset,
                  "acknowledged" if found else "not acknowledged: sending it again")
