@@ -157,7 +157,8 @@ def chunks(stream: IO[bytes], limit: int, start: int = 0, layout: str | None = N
 def _layout_cut(data: bytes, cut: int, layout: str | None, marker: bytes,
                 directive: Directive) -> tuple[int, str | None]:
     """(where the run of data[:cut] ends, its layout): a directive at the start sets the
-    run's layout, a later one ends the run before it."""
+    run's layout, a later one ends the run before it, and before the `#` lines just above it
+    (the #Software, #Version, #Date that come with it go with it, not alone)."""
     position = 0
     while (found := data.find(marker, position, cut)) >= 0:
         line_start = data.rfind(b"\n", 0, found) + 1
@@ -165,8 +166,11 @@ def _layout_cut(data: bytes, cut: int, layout: str | None, marker: bytes,
         line_end = cut if line_end < 0 else line_end + 1
         declared = directive(data[line_start:line_end])
         if declared is not None:
-            if line_start > 0:
-                return line_start, layout
+            block = line_start
+            while block > 0 and data.startswith(b"#", data.rfind(b"\n", 0, block - 1) + 1):
+                block = data.rfind(b"\n", 0, block - 1) + 1
+            if block > 0:
+                return block, layout
             layout = declared
         position = line_end
     return cut, layout

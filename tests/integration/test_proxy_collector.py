@@ -12,7 +12,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from common.config import load_config
-from common.kafka_io import PartitionConsumer
 from pipelines.proxy.log_writer import write_log
 
 from .conftest import base_config_data, unique, write_config
@@ -29,13 +28,23 @@ def proxy_config(tmp_path: Path, message_size: int):
 
 
 def topic_messages(config, topic: str, partitions: int) -> dict[int, list]:
+    """Every committed message of each partition, as the job reads them (read_committed:
+    a send a killed master left open is aborted by the next one, never read)."""
+    from kafka import KafkaConsumer, TopicPartition
+
     out = {}
     for partition in range(partitions):
-        consumer = PartitionConsumer(config.kafka, topic, partition)
+        tp = TopicPartition(topic, partition)
+        consumer = KafkaConsumer(bootstrap_servers=config.kafka.bootstrap, group_id=None,
+                                 isolation_level="read_committed", enable_auto_commit=False,
+                                 max_partition_fetch_bytes=config.kafka.message_size + 4096)
         try:
+            consumer.assign([tp])
+            consumer.seek_to_beginning(tp)
+            end = consumer.end_offsets([tp])[tp]
             got = []
-            while batch := consumer.poll(timeout_ms=2000):
-                got += batch
+            while consumer.position(tp) < end:
+                got += consumer.poll(timeout_ms=2000).get(tp, [])
             out[partition] = got
         finally:
             consumer.close()

@@ -153,14 +153,21 @@ def test_a_message_never_holds_two_layouts():
     data = (FIXTURES / "format_change.log").read_bytes()
     pieces = list(chunks(io.BytesIO(data), 100_000, marker=b"#Fields:",
                          directive=directive_layout))
+    # the #Software, #Version, #Date lines just above a #Fields go with it
     assert [(p.data.count(b"\n"), p.layout and len(p.layout.split())) for p in pieces] == [
-        (3, None), (6, 25), (4, 29)]
+        (6, 25), (7, 29)]
     assert b"".join(p.data for p in pieces) == data
-    assert pieces[1].data.startswith(b"#Fields: date time time-taken")
+    assert pieces[1].data.startswith(b"#Software: SGOS 7.3.6.1\n#Version: 1.0\n#Date: ")
     # resumed at a recorded offset with the layout in force there
-    rest = list(chunks(io.BytesIO(data), 100_000, pieces[1].end, pieces[1].layout,
+    rest = list(chunks(io.BytesIO(data), 100_000, pieces[0].end, pieces[0].layout,
                        b"#Fields:", directive_layout))
-    assert rest == pieces[2:]
+    assert rest == pieces[1:]
+    # a #Fields line in the middle of a run of data: the run ends right before it
+    mixed = b"2016-01-04 09:00:00 a\n#Fields: date time c-ip\n2016-01-04 09:00:01 b\n"
+    assert [(p.data, p.layout) for p in chunks(io.BytesIO(mixed), 1000, marker=b"#Fields:",
+                                                directive=directive_layout)] == [
+        (b"2016-01-04 09:00:00 a\n", None),
+        (b"#Fields: date time c-ip\n2016-01-04 09:00:01 b\n", "date time c-ip")]
 
 
 def test_directives_behind_syslog_headers_are_read():
