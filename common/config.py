@@ -30,6 +30,7 @@ DEFAULT_SUPPORTED_FILES = {"flow": ("nfcapd.",), "dns": (".pcap", ".pcapng"),
 DEFAULT_METASTORE_URI = "thrift://127.0.0.1:9083"
 KAFKA_SECURITY_PROTOCOLS = ("PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL")
 _PIPELINE_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
+PROXY_PARSERS = ("bluecoat.py", "bluecoat")
 
 
 # --------------------------------------------------------------------------- converters
@@ -146,6 +147,17 @@ def _spark_master(v: Any) -> str:
     if isinstance(v, str) and re.fullmatch(r"local(\[(\d+|\*)\])?|(spark|mesos|k8s)://\S+|yarn",
                                            v.strip()):
         return v.strip()
+    raise _Invalid
+
+
+def _layout_fields(v: Any) -> str | tuple[str, ...]:
+    """A layout's name, or ELFF field names (a list, or one string as #Fields writes them);
+    what they must name is the proxy collector's check (pipelines/proxy/layouts.py)."""
+    if isinstance(v, str) and v.strip():
+        return v.strip()
+    if isinstance(v, (list, tuple)) and len(v) >= 2 and all(
+            isinstance(n, str) and n and not re.search(r"\s", n) for n in v):
+        return tuple(v)
     raise _Invalid
 
 
@@ -366,8 +378,14 @@ class PipelineConfig(_Section):
         "a positive integer", "dns: packets per piece, editcap -c (unset: 650000)", None)
     pcap_split_staging: Annotated[Path | None, _accepts(_path)] = Key(
         "a folder path", "dns: where captures are split (unset: <local_staging>/split)", None)
-    parser: Annotated[str | None, _accepts(_non_empty_str)] = Key(
-        "a parser name", "proxy: the log parser (unset: bluecoat.py)", None)
+    parser: Annotated[str | None, _accepts(_choice(PROXY_PARSERS))] = Key(
+        "bluecoat.py, the proxy parser (layouts: #Fields directives, or fields)",
+        "proxy: the log parser; bluecoat.py reads every ProxySG ELFF layout", None)
+    fields: Annotated[str | tuple[str, ...] | None, _accepts(_layout_fields)] = Key(
+        "a layout name (spot, main, legacy_main, bcreportermain_v1, bcreportersslv1) or a "
+        "list of ELFF field names",
+        "proxy: the layout of lines before any #Fields directive (unset: the well-known "
+        "layout with the line's field count; 27 fields: Spot's)", None)
     decoders: Annotated[int | None, _accepts(_one_or_two)] = Key(
         "1 or 2",
         "flow: nfdump processes per file of 4 MB or more, each over a disjoint half of its "

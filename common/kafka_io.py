@@ -1,7 +1,7 @@
-"""Kafka clients: a producer whose sends are confirmed (acks=all) before the caller goes on,
-and a consumer bound to exactly one partition that commits by hand and resumes from its
-committed offset (group = topic). Topics and offsets through the Admin API are in
-common/kafka_admin.py."""
+"""Kafka clients: a producer whose sends are confirmed (acks=all; idempotent, optionally one
+transaction per message) before the caller goes on, and a consumer bound to exactly one
+partition that commits by hand and resumes from its committed offset (group = topic).
+Topics and offsets through the Admin API are in common/kafka_admin.py."""
 from __future__ import annotations
 
 import logging
@@ -14,7 +14,9 @@ from common.errors import ConfigError, KafkaError
 log = logging.getLogger(__name__)
 
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._\-]{1,249}$")
-SEND_TIMEOUT_S = 60
+SEND_TIMEOUT_S = 60          # the longest a caller waits for one send (and its commit)
+DELIVERY_TIMEOUT_MS = 45000  # the producer's own limit, below SEND_TIMEOUT_S: a send the
+                             # caller stopped waiting for is never delivered later
 COMMIT_TIMEOUT_MS = 10000    # then the caller retries: a stop request is heard in between
 _REQUEST_TIMEOUT_MS = 30000
 _BOOTSTRAP_TIMEOUT_MS = 15000
@@ -45,47 +47,95 @@ def _unreachable(kafka: KafkaSettings, exc: Exception) -> KafkaError:
 class Publisher:
     """Sends messages to chosen partitions; send() returns only once the broker has
     acknowledged the message on all in-sync replicas (acks=all). It connects on its first
-    send, and again after a failed connection: a broker that is away fails that send (the
-    caller keeps its file and retries), never the process."""
+    send, and again after a failed one: a broker that is away fails that send (the caller
+    keeps its file and retries), never the process.
 
-    def __init__(self, kafka: KafkaSettings, topic: str):
-        self.kafka, self.topic = kafka, topic
+    A send is never left behind: the producer is idempotent (its own retries never write a
+    second copy) and gives up (DELIVERY_TIMEOUT_MS) before the caller stops waiting
+    (SEND_TIMEOUT_S); a failed send closes the producer, so nothing of it is sent later.
+
+    With a transactional_id every message is its own transaction, committed before send()
+    returns. Connecting (init_transactions) fences every earlier producer of the same id,
+    alive or dead: its open transaction is aborted (read_committed readers never see it) or,
+    if its commit had begun, completed. After connect() a message either is committed on
+    the topic or will never be: what a caller retrying a send it never heard back about must
+    know (common/lines.py)."""
+
+    def __init__(self, kafka: KafkaSettings, topic: str, transactional_id: str | None = None):
+        self.kafka, self.topic, self.transactional_id = kafka, topic, transactional_id
         self._producer = None
 
-    def _connect(self):
+    def connect(self):
+        """The producer, made (and for a transactional id, fenced in) on first use."""
         from kafka import KafkaProducer
         from kafka.errors import KafkaError as ClientError
 
         if self._producer is None:
             try:
-                self._producer = KafkaProducer(
+                producer = KafkaProducer(
                     bootstrap_servers=self.kafka.bootstrap, client_id="spot-ingest-publisher",
-                    acks="all", retries=5, linger_ms=0,
+                    acks="all", enable_idempotence=True, linger_ms=0,
+                    delivery_timeout_ms=DELIVERY_TIMEOUT_MS, max_block_ms=DELIVERY_TIMEOUT_MS,
                     bootstrap_timeout_ms=_BOOTSTRAP_TIMEOUT_MS,
                     max_request_size=self.kafka.message_size + 4096,
                     request_timeout_ms=_REQUEST_TIMEOUT_MS,
+                    transactional_id=self.transactional_id,
                     **security_options(self.kafka),
                 )
             except ClientError as exc:
                 raise _unreachable(self.kafka, exc) from None
+            if self.transactional_id:
+                try:
+                    producer.init_transactions()
+                except ClientError as exc:
+                    producer.close(timeout=0)
+                    raise KafkaError(f"cannot start transactions on {self.topic} "
+                                     f"({self.transactional_id}): {type(exc).__name__}: "
+                                     f"{exc}") from None
+            self._producer = producer
         return self._producer
 
-    def send(self, value: bytes, partition: int, key: bytes | None = None) -> int:
-        """Blocks until acknowledged; returns the message's offset."""
+    def send(self, value: bytes, partition: int, key: bytes | None = None,
+             headers: list[tuple[str, bytes]] | None = None) -> int:
+        """Blocks until acknowledged (and committed); returns the message's offset."""
         from kafka.errors import KafkaError as ClientError
 
-        producer = self._connect()
+        producer = self.connect()
         try:
-            future = producer.send(self.topic, value=value, key=key, partition=partition)
-            return future.get(timeout=SEND_TIMEOUT_S).offset
+            if self.transactional_id:
+                producer.begin_transaction()
+            future = producer.send(self.topic, value=value, key=key, partition=partition,
+                                   headers=headers or None)
+            offset = future.get(timeout=SEND_TIMEOUT_S).offset
+            if self.transactional_id:
+                _commit(producer, SEND_TIMEOUT_S)
+            return offset
         except ClientError as exc:
+            self._discard()
             raise KafkaError(f"send to {self.topic}[{partition}] not acknowledged: "
                              f"{type(exc).__name__}: {exc}") from None
+
+    def _discard(self) -> None:
+        """After a failed send: nothing of this producer may reach the topic any more."""
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            producer.close(timeout=0)
 
     def close(self) -> None:
         if self._producer is not None:
             self._producer.close(timeout=10)
             self._producer = None
+
+
+def _commit(producer, timeout_s: float) -> None:
+    """commit_transaction() with a time limit (kafka-python's waits for ever): the same
+    steps, then a bounded wait for the coordinator's answer."""
+    from kafka.errors import KafkaTimeoutError
+
+    result = producer._transaction_manager.begin_commit()
+    producer._sender.wakeup()
+    if not result.wait(timeout_ms=timeout_s * 1000):
+        raise KafkaTimeoutError(f"commit not confirmed within {timeout_s:.0f} s")
 
 
 @dataclass(frozen=True)
@@ -223,10 +273,12 @@ class PartitionConsumer:
 class PartitionTail:
     """Looks at the end of a topic's partitions without a group and without committing:
     where each ends, and whether a message with a given key arrived after an offset (what a
-    restarted master asks about a send it never heard back from)."""
+    restarted master asks about a send it never heard back from). read_committed: only
+    committed transactions count (the end is the last stable offset)."""
 
-    def __init__(self, kafka: KafkaSettings, topic: str):
+    def __init__(self, kafka: KafkaSettings, topic: str, read_committed: bool = False):
         self.kafka, self.topic = kafka, topic
+        self.isolation = "read_committed" if read_committed else "read_uncommitted"
         self._consumer = None
 
     def _connect(self):
@@ -237,7 +289,7 @@ class PartitionTail:
             try:
                 self._consumer = KafkaConsumer(
                     bootstrap_servers=self.kafka.bootstrap, client_id="spot-ingest-tail",
-                    group_id=None, enable_auto_commit=False,
+                    group_id=None, enable_auto_commit=False, isolation_level=self.isolation,
                     max_partition_fetch_bytes=max(self.kafka.message_size + 4096, 1048576),
                     request_timeout_ms=_REQUEST_TIMEOUT_MS + 5000,
                     bootstrap_timeout_ms=_BOOTSTRAP_TIMEOUT_MS,
@@ -278,7 +330,8 @@ class PartitionTail:
                 for record in consumer.poll(timeout_ms=1000).get(tp, []):
                     if record.key == key:
                         return True
-                    position = record.offset + 1
+                # past records, aborted ones and transaction markers alike
+                position = consumer.position(tp)
         except ClientError as exc:
             raise KafkaError(f"cannot read {self.topic}[{partition}]: {exc}") from None
         return False

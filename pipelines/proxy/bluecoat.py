@@ -1,29 +1,28 @@
-"""Blue Coat ProxySG access log, ELFF "main" format -> `proxy` table rows: the reference parser.
+"""Blue Coat ProxySG access log (ELFF) -> `proxy` table rows: the reference parser.
 
-This module is the contract for one log line. The Spark job (job.py) applies the same
+This module is the contract for one log line. The Spark job (parse.py) applies the same
 contract with Spark SQL functions inside the JVM; the tests hold the two to the same answers
-on the same lines, so every rule below is deliberate and small.
+on the same lines, so every rule below is deliberate and small. The line grammar (syslog
+headers, separators, quotes) is elff.py's; layouts and the name table are layouts.py's.
 
-Line grammar (SPEC.md):
+One line, in order:
   * a line is split off its message at `\\n`; trailing `\\r` characters are stripped (CRLF);
   * an empty line, or one starting with `#` (the `#Software`, `#Version`, `#Date`, `#Fields`
-    headers, repeated whenever the proxy restarts its log), is skipped: neither row nor
-    rejection;
-  * fields are separated by one space; two spaces in a row hold an empty field between them;
-  * a field starting with `"` is quoted: it runs to the next `"`, which must be followed by a
-    space or the end of the line; the quotes are not part of the value, there is no escape
-    inside (Blue Coat never writes one there);
-  * any other field runs to the next space; a `"` inside it (not first) is an ordinary
-    character;
-  * a tab is an ordinary character, not a separator. Blue Coat's ELFF writes spaces; a
-    tab-separated line therefore arrives as fewer, wider fields and is rejected for its field
-    count instead of being silently re-split (which could shift values between columns);
+    directives), is skipped: neither row nor rejection;
+  * invalid UTF-8 rejects the line;
+  * a syslog header is removed; what is left is skipped when blank or a `#` directive;
+  * the fields (elff.py) are mapped by the line's layout (layouts.py): the one its message
+    names, else the well-known layout with its field count;
   * `-` (or an empty field) means empty: "" in string columns, NULL in the integer columns
-    duration, scbytes, csbytes.
+    duration, scbytes, csbytes; a column the layout lacks is NULL; a value that does not fit
+    its integer column (not a decimal number, or out of the INT range) is NULL in that cell,
+    counted (nulled_cells), and the row is kept; fulluri = host + path + query (NULL when
+    the layout has none of them); p_time keeps HH:MM:SS of a time with fractions.
 
-A line that does not fit is rejected with one reason, checked in this order: invalid UTF-8,
-unclosed quote, text after a closing quote, wrong field count, unparseable date, unparseable
-time, then the integer columns in table order.
+A line is rejected only when it cannot be a record, with one reason, checked in this order:
+invalid UTF-8, unclosed quote, text after a closing quote, wrong field count (its layout's,
+or for a headerless log no well-known layout's), a layout without date and time, unparseable
+date, unparseable time.
 """
 from __future__ import annotations
 
@@ -34,23 +33,12 @@ from collections.abc import Iterator
 from typing import NamedTuple
 
 from common.schemas import PROXY
+from pipelines.proxy import elff, layouts
+from pipelines.proxy.layouts import Layout
 
-FIELD_COUNT = 27
-FIELDS = (  # ELFF names, by 0-based position (SPEC.md)
-    "date", "time", "time-taken", "c-ip", "cs-username", "cs-auth-group", "x-exception-id",
-    "sc-filter-result", "cs-categories", "cs(Referer)", "sc-status", "s-action", "cs-method",
-    "rs(Content-Type)", "cs-uri-scheme", "cs-host", "cs-uri-port", "cs-uri-path",
-    "cs-uri-query", "cs-uri-extension", "cs(User-Agent)", "s-ip", "sc-bytes", "cs-bytes",
-    "x-virus-id", "x-bluecoat-application-name", "x-bluecoat-application-operation",
-)
-COLUMN_FIELDS: dict[str, int] = {  # table column -> field position; fulluri is derived
-    "p_date": 0, "p_time": 1, "clientip": 3, "host": 15, "reqmethod": 12, "useragent": 20,
-    "resconttype": 13, "duration": 2, "username": 4, "authgroup": 5, "exceptionid": 6,
-    "filterresult": 7, "webcat": 8, "referer": 9, "respcode": 10, "action": 11,
-    "urischeme": 14, "uriport": 16, "uripath": 17, "uriquery": 18, "uriextension": 19,
-    "serverip": 21, "scbytes": 22, "csbytes": 23, "virusid": 24, "bcappname": 25,
-    "bcappoper": 26,
-}
+FIELD_COUNT = len(layouts.SPOT)          # Spot's own layout, for headerless logs
+FIELDS = layouts.SPOT
+COLUMN_FIELDS: dict[str, int] = dict(layouts.layout(layouts.SPOT).positions)
 INT_COLUMNS = tuple(c.name for c in PROXY.columns if c.hive_type == "INT")
 PARTITION_COLUMNS = tuple(c.name for c in PROXY.partition_columns)
 EMPTY = "-"
@@ -60,21 +48,15 @@ INT_MIN, INT_MAX = -2 ** 31, 2 ** 31 - 1
 INVALID_UTF8 = "invalid UTF-8"
 UNCLOSED_QUOTE = "unclosed quote"
 TEXT_AFTER_QUOTE = "text after a closing quote"
+NO_DATE_TIME = "the layout has no date and time fields"
 BAD_DATE = "unparseable date"
 BAD_TIME = "unparseable time"
-WRONG_FIELD_COUNT = f"wrong field count: %d (expected {FIELD_COUNT})"  # printf: Java's too
+WRONG_FIELD_COUNT = "wrong field count: %d (expected %s)"  # printf: Java's too
 
 
-def wrong_field_count(found: int) -> str:
-    return WRONG_FIELD_COUNT % found
-
-
-def non_integer(column: str) -> str:
-    return f"non-integer {column}"
-
-
-def out_of_int_range(column: str) -> str:
-    return f"{column} out of INT range"
+def wrong_field_count(found: int, expected: int | str | None = None) -> str:
+    """expected: the layout's count; None for a headerless line (the well-known counts)."""
+    return WRONG_FIELD_COUNT % (found, layouts.KNOWN_COUNTS if expected is None else expected)
 
 
 # The table's 28 columns, then the partition values: derived from the one declaration.
@@ -90,32 +72,32 @@ class Malformed(ValueError):
     """A line that does not fit the grammar; str() is the reason."""
 
 
-_INTEGER = re.compile(r"-?[0-9]+")
-_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
-_TIME = re.compile(r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]")
+_INTEGER = re.compile(elff.python(elff.INTEGER))
+_DATE = re.compile(elff.python(elff.DATE))
+_TIME = re.compile(elff.python(elff.TIME))
+_UNQUOTED = re.compile(r"[^ \t]*")
+_BLANK = re.compile(r"[ \t]*")
 
 
 def split_fields(text: str) -> list[str]:
-    """The fields of one line, quotes removed; raises Malformed for broken quoting."""
+    """The fields of one record, quotes removed; raises Malformed for broken quoting."""
     fields: list[str] = []
-    i, n = 0, len(text)
-    while True:
-        if i < n and text[i] == '"':
+    i, n = _BLANK.match(text).end(), len(text)
+    while i < n:
+        if text[i] == '"':
             close = text.find('"', i + 1)
             if close < 0:
                 raise Malformed(UNCLOSED_QUOTE)
             fields.append(text[i + 1:close])
             i = close + 1
-            if i < n and text[i] != " ":
+            if i < n and text[i] not in " \t":
                 raise Malformed(TEXT_AFTER_QUOTE)
         else:
-            space = text.find(" ", i)
-            end = n if space < 0 else space
+            end = _UNQUOTED.match(text, i).end()
             fields.append(text[i:end])
             i = end
-        if i >= n:
-            return fields
-        i += 1  # the separating space; a trailing one leaves an empty last field
+        i = _BLANK.match(text, i).end()
+    return fields
 
 
 def clean(value: str) -> str:
@@ -123,21 +105,19 @@ def clean(value: str) -> str:
     return "" if value == EMPTY else value
 
 
-def to_int(value: str, column: str) -> int | None:
-    """Empty -> None; otherwise a decimal INT, or Malformed naming the column."""
+def to_int(value: str) -> tuple[int | None, bool]:
+    """(the INT, True); (None, True) when empty; (None, False) when it does not fit."""
     if value in ("", EMPTY):
-        return None
-    if not _INTEGER.fullmatch(value):
-        raise Malformed(non_integer(column))
+        return None, True
+    if not _INTEGER.match(value):
+        return None, False
     number = int(value)
-    if not INT_MIN <= number <= INT_MAX:
-        raise Malformed(out_of_int_range(column))
-    return number
+    return (number, True) if INT_MIN <= number <= INT_MAX else (None, False)
 
 
 def check_date(value: str) -> None:
     """YYYY-MM-DD, a real day of the proleptic Gregorian calendar (as Spark's dates)."""
-    match = _DATE.fullmatch(value)
+    match = _DATE.match(value)
     if not match:
         raise Malformed(BAD_DATE)
     y, m, d = (int(g) for g in match.groups())
@@ -152,23 +132,52 @@ def _days_in_month(year: int, month: int) -> int:
 
 
 def check_time(value: str) -> None:
-    if not _TIME.fullmatch(value):
+    if not _TIME.match(value):
         raise Malformed(BAD_TIME)
 
 
-def fields_to_row(fields: list[str]) -> Row:
-    """27 fields -> the table's columns and the partition values; raises Malformed."""
-    if len(fields) != FIELD_COUNT:
-        raise Malformed(wrong_field_count(len(fields)))
-    date, time = fields[0], fields[1]
+def layout_for(fields: list[str], declared: Layout | None) -> Layout:
+    """The line's layout: the declared one (its count must match), else by field count."""
+    if declared is not None:
+        if len(fields) != declared.count:
+            raise Malformed(wrong_field_count(len(fields), declared.count))
+        chosen = declared
+    else:
+        chosen = layouts.BY_COUNT.get(len(fields))
+        if chosen is None:
+            raise Malformed(wrong_field_count(len(fields)))
+    if not chosen.has_date_and_time:
+        raise Malformed(NO_DATE_TIME)
+    return chosen
+
+
+def fields_to_row(fields: list[str], declared: Layout | None = None
+                  ) -> tuple[Row, tuple[str, ...]]:
+    """Fields -> (the table's columns and the partition values, the integer columns whose
+    value did not fit and is NULL); raises Malformed."""
+    chosen = layout_for(fields, declared)
+    positions = dict(chosen.positions)
+    date, time = fields[positions["p_date"]], fields[positions["p_time"]]
     check_date(date)
     check_time(time)
     values: dict[str, object] = {}
-    for column, position in COLUMN_FIELDS.items():
-        raw = fields[position]
-        values[column] = to_int(raw, column) if column in INT_COLUMNS else clean(raw)
-    values["fulluri"] = values["host"] + values["uripath"] + values["uriquery"]
-    return Row(**values, y=date[0:4], m=date[5:7], d=date[8:10], h=time[0:2])
+    nulled = []
+    for column in PROXY.column_names:
+        position = positions.get(column)
+        if column == "fulluri":
+            continue
+        if position is None:
+            values[column] = None
+        elif column in INT_COLUMNS:
+            values[column], fits = to_int(fields[position])
+            if not fits:
+                nulled.append(column)
+        else:
+            values[column] = clean(fields[position])
+    values["p_time"] = time[:8]
+    parts = [values[c] for c in layouts.URI_PARTS if c in positions]
+    values["fulluri"] = "".join(parts) if parts else None
+    return Row(**values, y=date[0:4], m=date[5:7], d=date[8:10], h=time[0:2]), tuple(nulled)
 
 
 def strip_line_end(line: bytes) -> bytes:
@@ -179,26 +188,42 @@ def strip_line_end(line: bytes) -> bytes:
 
 
 def is_skipped(line: bytes) -> bool:
-    """Empty lines and `#` header lines carry no record."""
+    """Empty lines and `#` directive lines carry no record."""
     return not line or line.startswith(b"#")
 
 
-def parse_line(line: bytes | str) -> Row | Rejected | None:
-    """One log line -> a Row, a Rejected (with its reason), or None for a header/empty line."""
+def parse(line: bytes | str, layout: Layout | None = None
+          ) -> tuple[Row | Rejected | None, tuple[str, ...]]:
+    """One log line -> (a Row, a Rejected with its reason, or None for a directive or
+    empty line; the columns nulled in the row)."""
     raw = _as_bytes(line)
     if raw is None:
-        return Rejected(INVALID_UTF8, str(line).encode("utf-8", "surrogatepass"))
+        return Rejected(INVALID_UTF8, str(line).encode("utf-8", "surrogatepass")), ()
     raw = strip_line_end(raw)
     if is_skipped(raw):
-        return None
+        return None, ()
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        return Rejected(INVALID_UTF8, raw)
+        return Rejected(INVALID_UTF8, raw), ()
+    record = elff.strip_syslog(text)
+    if record.startswith("#") or _BLANK.fullmatch(record):
+        return None, ()
     try:
-        return fields_to_row(split_fields(text))
+        return fields_to_row(split_fields(record), layout)
     except Malformed as exc:
-        return Rejected(str(exc), raw)
+        return Rejected(str(exc), raw), ()
+
+
+def parse_line(line: bytes | str, layout: Layout | None = None) -> Row | Rejected | None:
+    """One log line -> a Row, a Rejected (with its reason), or None for a directive/empty
+    line. `layout`: the line's declared layout (None: headerless, by field count)."""
+    return parse(line, layout)[0]
+
+
+def nulled_cells(line: bytes | str, layout: Layout | None = None) -> tuple[str, ...]:
+    """The integer columns of a line's row whose value did not fit (NULL in the row)."""
+    return parse(line, layout)[1]
 
 
 def _as_bytes(line: bytes | str) -> bytes | None:
@@ -217,10 +242,14 @@ def split_lines(data: bytes) -> list[bytes]:
     return data.split(b"\n")
 
 
-def parse_message(data: bytes) -> Iterator[Row | Rejected]:
-    """Every row and rejection of one message, in line order; headers and empty lines skipped."""
+def parse_message(data: bytes, layout: Layout | str | bytes | None = None
+                  ) -> Iterator[Row | Rejected]:
+    """Every row and rejection of one message, in line order; directives and empty lines
+    skipped. `layout`: the message's (a Layout, or its HEADER value)."""
+    if not isinstance(layout, Layout):
+        layout = layouts.from_header(layout)
     for line in split_lines(data):
-        result = parse_line(line)
+        result = parse_line(line, layout)
         if result is not None:
             yield result
 

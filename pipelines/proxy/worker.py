@@ -39,7 +39,8 @@ class ProxyJob(StreamingJob):
             checkpoint=checkpoint,
             kafka_security_protocol=config.kafka.security_protocol,
             kafka_sasl_service_name=config.kafka.sasl_kerberos_service_name,
-            metastore_sasl_service=config.hive.kerberos_service_name if config.hive.sasl else None)
+            metastore_sasl_service=config.hive.kerberos_service_name if config.hive.sasl else None,
+            worker_id=self.worker_id)
 
     def submit_argv(self, topic: str, parallel: int) -> list[str]:
         """spark-submit's argument list: the master (spark-streaming.spark_master, else

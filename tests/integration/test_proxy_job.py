@@ -8,6 +8,7 @@ import os
 import posixpath
 import re
 import signal
+import socket
 import subprocess
 from collections import Counter
 from dataclasses import dataclass, field
@@ -25,15 +26,16 @@ from common.kafka_io import Publisher
 from common.layout import HourPartition, partition_dir
 from common.schemas import PROXY
 from common.setup import setup_all
+from common.status import topic_status
 from common.storage import Storage, open_storage
-from pipelines.proxy import bluecoat, job, log_writer, submit
+from pipelines.proxy import batches, bluecoat, job, layouts, log_writer, parse, submit
 
 from .conftest import REPO, unique
 from .procs import wait_for
 
 PIPELINE = "proxy_bluecoat"
 MESSAGE_BYTES = 16_000  # ~55 lines a message: many offsets, several batches
-ALL_BAD = {kind: 1 for kind in log_writer.BAD_KINDS}
+ALL_BAD = {kind: 1 for kind in [*log_writer.BAD_KINDS, *log_writer.NULLED_KINDS]}
 ROW_NAME = re.compile(rf"^{PIPELINE}-([0-9a-f]{{8}})-b(\d+)-(\d+)\.parquet$")
 REJECTED_NAME = re.compile(rf"^{PIPELINE}-([0-9a-f]{{8}})-b(\d+)-(\d+)\.json$")
 BATCH_LINE = re.compile(rf"{PIPELINE} batch (\d+): (\d+) rows, (\d+) rejected")
@@ -44,28 +46,66 @@ SPARK_TYPES = {"STRING": "string", "INT": "int"}
 
 @dataclass
 class Published:
-    """What went into the topic, and what the reference parser makes of it."""
+    """What went into the topic (each message with its layout header, as the master sends
+    it), and what the reference parser makes of it."""
 
     topic: str
-    messages: list[tuple[int, int, bytes]] = field(default_factory=list)  # partition, offset
+    messages: list[tuple[int, int, bytes, str | None]] = field(default_factory=list)
 
-    def send(self, publisher: Publisher, values: list[bytes]) -> None:
-        for value in values:
+    def send(self, publisher: Publisher, values: list[tuple[bytes, str | None]]) -> None:
+        for value, layout in values:
             partition = len(self.messages) % 2
-            self.messages.append((partition, publisher.send(value, partition), value))
+            headers = [(layouts.HEADER, layout.encode())] if layout else None
+            offset = publisher.send(value, partition, headers=headers)
+            self.messages.append((partition, offset, value, layout))
 
     def rows(self) -> Counter:
-        return Counter(tuple(r) for _, _, v in self.messages
-                       for r in bluecoat.parse_message(v) if isinstance(r, bluecoat.Row))
+        return Counter(tuple(r) for _, _, v, layout in self.messages
+                       for r in bluecoat.parse_message(v, layout) if isinstance(r, bluecoat.Row))
+
+    def nulled(self) -> Counter:
+        return Counter(c for _, _, v, layout in self.messages for line in bluecoat.split_lines(v)
+                       for c in bluecoat.nulled_cells(line, layouts.from_header(layout)))
 
     def rejected(self) -> dict[tuple[int, int, int], tuple[str, bytes]]:
         out = {}
-        for partition, offset, value in self.messages:
+        for partition, offset, value, layout in self.messages:
             for line_no, line in enumerate(bluecoat.split_lines(value)):
-                result = bluecoat.parse_line(line)
+                result = bluecoat.parse_line(line, layouts.from_header(layout))
                 if isinstance(result, bluecoat.Rejected):
                     out[(partition, offset, line_no)] = (result.reason, result.line)
         return out
+
+
+def end_offsets(config: IngestConfig, topic: str) -> dict[int, int]:
+    from common.kafka_io import PartitionTail
+
+    tail = PartitionTail(config.kafka, topic)
+    try:
+        return {p: tail.end_offset(p) for p in (0, 1)}
+    finally:
+        tail.close()
+
+
+def group_offsets(config: IngestConfig, topic: str) -> dict:
+    """What the consumer group named after the topic holds: {partition: (offset, metadata)}."""
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=config.kafka.bootstrap)
+    try:
+        found = admin.list_group_offsets({topic: None}).get(topic, {})
+    finally:
+        admin.close()
+    return {tp.partition: (o.offset, o.metadata) for tp, o in found.items()
+            if tp.topic == topic and o.offset >= 0}
+
+
+def committed_offsets(config: IngestConfig, topic: str) -> dict[int, int]:
+    return {p: offset for p, (offset, _) in group_offsets(config, topic).items()}
+
+
+def commit_times(config: IngestConfig, topic: str) -> list[float]:
+    return [json.loads(meta)["at"] for _, meta in group_offsets(config, topic).values()]
 
 
 def storage_uri(config: IngestConfig) -> str:
@@ -103,6 +143,14 @@ class JobRun:
 
     def alive(self) -> bool:
         return self.popen.poll() is None
+
+    def driver_pid(self) -> int:
+        """The job's Python driver: the child of spark-submit's JVM running job.py."""
+        import psutil
+
+        (driver,) = [p for p in psutil.Process(self.popen.pid).children(recursive=True)
+                     if any(a.endswith("job.py") for a in p.cmdline())]
+        return driver.pid
 
     def terminate(self, timeout: float = 180, group: bool = False) -> int:
         """SIGTERM to the process spark-submit became (the JVM), or to its whole process
@@ -176,7 +224,7 @@ def folder_rows(storage: Storage, app_path: str, tmp_path: Path) -> tuple[Counte
 
 
 def rejected_records(storage: Storage, config: IngestConfig, tmp_path: Path) -> list[dict]:
-    folder = job.rejected_root(config.hdfs_app_path, PIPELINE)
+    folder = batches.rejected_root(config.hdfs_app_path, PIPELINE)
     records = []
     for name in storage.list(folder) if storage.exists(folder) else []:
         assert REJECTED_NAME.match(name), f"unexpected file {folder}/{name}"
@@ -260,47 +308,83 @@ def edge_lines() -> list[bytes]:
         raw + b"\r", raw + b"\r\r", b"#Fields: date time", b"#\xff", b"", b"\r"]
 
 
+KAFKA_ROWS = ("topic string, partition int, offset long, value binary, "
+              "headers array<struct<key:string,value:binary>>")
+FIXTURES = REPO / "tests" / "fixtures" / "proxy"
+
+
+def kafka_rows(spark, messages: list[tuple[bytes, str | None]]):
+    """A DataFrame shaped as the Kafka source gives it, each message with its layout."""
+    return spark.createDataFrame(
+        [("t", i % 2, i, m, [(layouts.HEADER, h.encode())] if h else [])
+         for i, (m, h) in enumerate(messages)], KAFKA_ROWS)
+
+
+def layout_messages() -> tuple[list[tuple[bytes, str | None]], Counter]:
+    """Every fixture, and generated logs of every layout and form (with directives,
+    headerless, behind both syslog formats, ragged), cut and labelled as the master does;
+    with the generator's count of planted faults."""
+    messages = []
+    for path in sorted(FIXTURES.glob("*.log")):
+        messages += log_writer.messages_with_layouts(path.read_bytes().split(b"\n")[:-1], 2000)
+    planted: Counter = Counter()
+    bad = {kind: 1 for kind in [*log_writer.BAD_KINDS, *log_writer.NULLED_KINDS]}
+    for n, name in enumerate(sorted(layouts.WELL_KNOWN)):
+        for form in ({}, {"header_every": 0}, {"syslog": "rfc3164"},
+                     {"syslog": "rfc5424", "ragged": True}):
+            lines, stats = log_writer.generate(200, datetime(2016, 1, 4, 9), seed=n, bad=bad,
+                                               crlf=bool(n % 2),
+                                               **{"header_every": 80, **form})
+            messages += log_writer.messages_with_layouts(lines, 8000)
+            planted.update(stats.reasons)
+    return messages, planted
+
+
 def test_jvm_parse_matches_the_reference_parser(spark):
     lines = edge_lines()
-    generated, stats = log_writer.generate(2000, datetime(2016, 1, 4, 9, 59), hours=0.1,
-                                           seed=11, bad=ALL_BAD, header_every=500)
-    messages = [line + b"\n" for line in lines]          # each line alone
-    messages.append(b"\n".join(lines))                   # all in one message, no final LF
-    messages.append(b"\r\n".join(lines) + b"\r\n")       # CRLF
-    messages += list(log_writer.messages(generated, 8000))
-    messages.append(b"al\xffice " + EDGE_LINE.encode())  # invalid UTF-8 beside valid lines
-    kafka_like = spark.createDataFrame(
-        [("t", i % 2, i, m) for i, m in enumerate(messages)],
-        "topic string, partition int, offset long, value binary")
-    parsed = job.parse_lines(job.split_messages(kafka_like)).collect()
+    messages = [(line + b"\n", None) for line in lines]          # each line alone
+    messages.append((b"\n".join(lines), None))                   # all in one, no final LF
+    messages.append((b"\r\n".join(lines) + b"\r\n", None))       # CRLF
+    spot = " ".join(layouts.SPOT)
+    messages += [(line + b"\n", spot) for line in lines]         # declared Spot layout
+    messages.append((b"al\xffice " + EDGE_LINE.encode(), None))  # invalid beside valid
+    labelled, planted = layout_messages()
+    messages += labelled
+    parsed = [r for r in parse.parse_lines(parse.split_messages(kafka_rows(spark, messages)))
+              .collect() if not r["skip"]]
 
     got: dict[int, list] = {}
     for r in parsed:
         got.setdefault(r["offset"], []).append(r.asDict())
     names = PROXY.column_names + ["y", "m", "d", "h"]
-    checked = 0
-    for offset, message in enumerate(messages):
-        expected = list(bluecoat.parse_message(message))
+    checked = nulled = 0
+    for offset, (message, header) in enumerate(messages):
+        layout = layouts.from_header(header)
+        expected = [e for e in (bluecoat.parse(line, layout)
+                                for line in bluecoat.split_lines(message)) if e[0] is not None]
         mine = sorted(got.get(offset, []), key=lambda r: r["line_no"])
         assert len(mine) == len(expected), message[:200]
-        for e, g in zip(expected, mine):
+        for (e, cells), g in zip(expected, mine):
             if isinstance(e, bluecoat.Rejected):
                 assert g["reason"] == e.reason, (g["line"], e)
             else:
                 assert g["reason"] is None, (g["line"], g["reason"])
                 assert tuple(g[n] for n in names) == tuple(e), g["line"]
+                assert tuple(c for c in bluecoat.INT_COLUMNS if g[f"nulled_{c}"]) == cells
+                nulled += len(cells)
             checked += 1
-    assert checked > stats.records + 2 * len(lines) - 10
+    assert checked > 4000 and nulled > 60
     reasons = Counter(r["reason"] for r in parsed if r["reason"])
-    assert set(stats.reasons) <= set(reasons)  # every kind of fault seen by the JVM too
+    assert set(planted) <= set(reasons)  # every kind of fault seen by the JVM too
 
 
 def test_rejected_rows_keep_the_exact_bytes(spark):
     bad = b"al\xffice " + EDGE_LINE.encode()
-    df = spark.createDataFrame([("t", 1, 7, b"#Software: SGOS\n" + bad + b"\r\nx y\n")],
-                               "topic string, partition int, offset long, value binary")
+    df = kafka_rows(spark, [(b"#Software: SGOS\n" + bad + b"\r\nx y\n<13>Jan  4 09:00:00 h "
+                             b"#Remark: x\n", None)])
+    df = df.withColumn("partition", df["partition"] + 1).withColumn("offset", df["offset"] + 7)
     counts = Observation("rejected")
-    rows = job.rejected_rows(job.parse_lines(job.split_messages(df)), 42, counts).collect()
+    rows = parse.rejected_rows(parse.parse_lines(parse.split_messages(df)), 42, counts).collect()
     assert (counts.get["lines"], counts.get["rejected"]) == (2, 2)
     assert [tuple(m) for m in counts.get["messages"]] == [(1, 7)]  # where they came from
     assert sorted((r.asDict() for r in rows), key=lambda r: r["line_no"]) == [
@@ -308,39 +392,45 @@ def test_rejected_rows_keep_the_exact_bytes(spark):
          "reason": "invalid UTF-8", "line": bad.decode("utf-8", "replace"),
          "line_hex": bad.hex().upper()},
         {"batch_id": 42, "topic": "t", "partition": 1, "offset": 7, "line_no": 2,
-         "reason": "wrong field count: 2 (expected 27)", "line": "x y", "line_hex": None}]
+         "reason": "wrong field count: 2 (expected 25, 26, 27, 40 or 42)", "line": "x y",
+         "line_hex": None}]
 
 
 def test_each_output_parses_a_line_once(spark):
-    """The filters on `reason` stay above the parse (job.observed): pushed below it, they
-    would inline from_csv once per field they read."""
-    df = spark.createDataFrame([("t", 0, 0, EDGE_LINE.encode())],
-                               "topic string, partition int, offset long, value binary")
-    parsed = job.parse_lines(job.split_messages(df))
-    for output in (job.table_rows(parsed, Observation("a")),
-                   job.rejected_rows(parsed, 0, Observation("b"))):
+    """Every step of the parse runs once per line: the filters on `reason` stay above it
+    (parse.observed) and each step has its own projection; folded into the next one, the
+    syslog header's regexp_replace or the fields' regexp_extract_all would run once for
+    every column that reads them."""
+    df = kafka_rows(spark, [(EDGE_LINE.encode(), " ".join(layouts.SPOT))])
+    parsed = parse.parse_lines(parse.split_messages(df))
+    for output in (parse.table_rows(parsed, Observation("a")),
+                   parse.rejected_rows(parsed, 0, Observation("b"))):
         plan = output._jdf.queryExecution().executedPlan().toString()
-        assert plan.count("from_csv(") == 1, plan
+        assert plan.count("regexp_extract_all(") == 1, plan
+        assert plan.count("regexp_replace(") == 1, plan
 
 
 # --------------------------------------------------------------------------- end to end
 
-def phase_one() -> tuple[list[bytes], list[log_writer.LogStats]]:
+def phase_one() -> tuple[list[tuple[bytes, str | None]], list[log_writer.LogStats]]:
     lf, lf_stats = log_writer.generate(9000, datetime(2016, 1, 4, 9, 30), hours=2.5, seed=1,
                                        bad=ALL_BAD, header_every=2500)
     crlf, crlf_stats = log_writer.generate(3000, datetime(2016, 1, 4, 10, 40), hours=1, seed=2,
-                                           bad=ALL_BAD, header_every=1000, crlf=True)
-    messages = list(log_writer.messages(lf, MESSAGE_BYTES))
-    messages += list(log_writer.messages(crlf, MESSAGE_BYTES))
-    messages.append(b"\n".join(log_writer.header_lines(datetime(2016, 1, 4, 12))) + b"\n")
+                                           bad=ALL_BAD, header_every=1000, crlf=True,
+                                           layout="bcreportermain_v1", syslog="rfc5424")
+    messages = list(log_writer.messages_with_layouts(lf, MESSAGE_BYTES))
+    messages += list(log_writer.messages_with_layouts(crlf, MESSAGE_BYTES))
+    messages.append((b"\n".join(log_writer.header_lines(datetime(2016, 1, 4, 12))) + b"\n",
+                     None))
     return messages, [lf_stats, crlf_stats]
 
 
 def phase_two() -> tuple[list[bytes], list[log_writer.LogStats]]:
     """Published while the job runs: a new day, across midnight (new partitions)."""
     lines, stats = log_writer.generate(2000, datetime(2016, 1, 5, 23, 30), hours=1, seed=3,
-                                       bad={"invalid_utf8": 2, "unclosed_quote": 1})
-    return list(log_writer.messages(lines, MESSAGE_BYTES)), [stats]
+                                       bad={"invalid_utf8": 2, "unclosed_quote": 1,
+                                            "huge_transfer": 3}, header_every=0)
+    return list(log_writer.messages_with_layouts(lines, MESSAGE_BYTES)), [stats]
 
 
 def expected_per_partition(stats: list[log_writer.LogStats]) -> Counter:
@@ -405,6 +495,19 @@ def test_proxy_job_end_to_end_with_stops_and_crashes(backend, request, spark, tm
         valid = sum(s.valid for s in stats)
         wait_for(lambda: rows_in_folders() == valid, 240, "every row of phase two", [run3],
                  interval=1)
+        # the job's position, as ingest_status reads it: the whole topic done, by this job
+        ends = end_offsets(config, topic)
+        wait_for(lambda: committed_offsets(config, topic) == ends, 60,
+                 "the last batch's end offsets in the group", [run3])
+        status = topic_status(config, topic)
+        assert [(p.committed, p.lag, p.active) for p in status.partitions] == \
+            [(ends[0], 0, True), (ends[1], 0, True)]
+        assert {p.worker for p in status.partitions} == {
+            f"worker 0 on {socket.gethostname()} (pid {run3.driver_pid()})"}
+        first = commit_times(config, topic)
+        wait_for(lambda: min(commit_times(config, topic)) > max(first), 60,
+                 "a commit of the idle job's position again", [run3])
+        assert committed_offsets(config, topic) == ends
     finally:
         code = run3.terminate(group=True)
         publisher.close()

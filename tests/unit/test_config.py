@@ -138,8 +138,8 @@ def test_unknown_key_is_rejected(tmp_path):
     assert error_of(tmp_path, variant(pipelines__flow_internals__colector_path="x")) == \
         "CONF: unknown key 'pipelines.flow_internals.colector_path' (known here: type, " \
         "collector_path, local_staging, supported_files, process_opt, pkt_num, " \
-        "pcap_split_staging, parser, decoders, decoder, max_attempts, settle_seconds, " \
-        "rescan_seconds, checkpoint_path, metrics_port, topic)"
+        "pcap_split_staging, parser, fields, decoders, decoder, max_attempts, " \
+        "settle_seconds, rescan_seconds, checkpoint_path, metrics_port, topic)"
 
 
 def test_decoders_is_one_or_two(tmp_path):
@@ -349,3 +349,55 @@ def test_the_readme_key_table_is_the_declarations_own():
     assert "kafka.retention_hours" in keys and "pipelines.<name>.max_attempts" in keys
     assert "kafka.zookeper_server" not in keys            # legacy, accepted and ignored
     assert ("metrics.host", "127.0.0.1", "the address the endpoints listen on") in key_table()
+
+
+PROXY_PIPELINE = {"type": "proxy", "collector_path": "collector/proxy",
+                  "local_staging": "staging"}
+
+
+def proxy_variant(**changes):
+    """VALID with a proxy pipeline, its keys changed (pipelines__proxy_bluecoat__KEY=...)."""
+    data = variant()
+    data["pipelines"]["proxy_bluecoat"] = dict(PROXY_PIPELINE, **{
+        k.split("__")[-1]: v for k, v in changes.items()})
+    return data
+
+
+def test_the_proxy_parser_is_bluecoat_and_nothing_else(tmp_path):
+    config = load_config(write(tmp_path, proxy_variant()))
+    assert config.pipelines["proxy_bluecoat"].parser == "bluecoat.py"
+    assert load_config(write(tmp_path, proxy_variant(pipelines__proxy_bluecoat__parser="bluecoat"))) \
+        .pipelines["proxy_bluecoat"].parser == "bluecoat"
+    assert error_of(tmp_path, proxy_variant(pipelines__proxy_bluecoat__parser="squid.py")) == \
+        "CONF: key 'pipelines.proxy_bluecoat.parser': expected bluecoat.py, the proxy parser " \
+        "(layouts: #Fields directives, or fields), got \"squid.py\""
+
+
+def test_the_layout_of_headerless_proxy_logs(tmp_path):
+    pipelines = load_config(write(tmp_path, proxy_variant())).pipelines
+    assert pipelines["proxy_bluecoat"].fields is None
+    for value, kept in (("main", "main"), (" date time c-ip ", "date time c-ip"),
+                        (["date", "time", "c-ip"], ("date", "time", "c-ip"))):
+        config = load_config(write(tmp_path, proxy_variant(pipelines__proxy_bluecoat__fields=value)))
+        assert config.pipelines["proxy_bluecoat"].fields == kept
+    for bad in (["date"], ["date", "a b"], [], 7):
+        assert error_of(tmp_path, proxy_variant(pipelines__proxy_bluecoat__fields=bad)).startswith(
+            "CONF: key 'pipelines.proxy_bluecoat.fields': expected a layout name (spot, main, "
+            "legacy_main, bcreportermain_v1, bcreportersslv1) or a list of ELFF field names, "
+            "got ")
+
+
+def test_the_proxy_master_refuses_a_layout_without_date_and_time(tmp_path):
+    from pipelines.proxy.collector import ProxyCollector
+
+    config = load_config(write(tmp_path, proxy_variant(
+        pipelines__proxy_bluecoat__fields="mainframe")))
+    with pytest.raises(ConfigError) as info:
+        ProxyCollector(config, config.pipeline("proxy_bluecoat")).check_environment()
+    assert str(info.value) == (
+        "pipelines.proxy_bluecoat.fields: expected one of spot, main, legacy_main, "
+        "bcreportermain_v1, bcreportersslv1 or ELFF field names including date and time, "
+        "got 'mainframe'")
+    config = load_config(write(tmp_path, proxy_variant(
+        pipelines__proxy_bluecoat__fields=["date", "time", "cs-host"])))
+    ProxyCollector(config, config.pipeline("proxy_bluecoat")).check_environment()
