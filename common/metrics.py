@@ -42,25 +42,34 @@ CONSUMER_LAG = Gauge("spot_consumer_lag", "Messages of its partition a worker ha
                      "committed yet", ["pipeline", "topic", "partition"])
 
 
-def serve(config: IngestConfig, pipeline: str, offset: int) -> str | None:
-    """Starts the metrics endpoint of this process; returns its address (host:port), None
-    when metrics are off. The port: pipelines.<name>.metrics_port, else metrics.port, plus
-    `offset` (master 0, worker N 1 + N); 0 means any free port. A port in use is one clear
-    error."""
+def port_of(config: IngestConfig, pipeline: str, offset: int) -> int | None:
+    """The metrics port of a process: pipelines.<name>.metrics_port, else metrics.port, plus
+    `offset` (master 0, worker N 1 + N); 0 means any free port; None: metrics are off."""
     base = config.pipeline(pipeline).metrics_port
     base = config.metrics.port if base is None else base
     if base is None:
         return None
+    return base + offset if base else 0
+
+
+def serve(config: IngestConfig, pipeline: str, offset: int) -> str | None:
+    """Starts the metrics endpoint of this process; returns its address (host:port), None
+    when metrics are off (port_of). A port in use is one clear error."""
+    port = port_of(config, pipeline, offset)
+    return None if port is None else listen(config.metrics.host, port)
+
+
+def listen(host: str, port: int) -> str:
+    """Serves this process's metrics on host:port (0: a free port); returns host:port."""
     from common.errors import ConfigError
 
-    port = base + offset if base else 0
     try:
-        server, _ = start_http_server(port, addr=config.metrics.host)
+        server, _ = start_http_server(port, addr=host)
     except OSError as exc:
-        raise ConfigError(f"metrics: cannot listen on {config.metrics.host}:{port}: "
+        raise ConfigError(f"metrics: cannot listen on {host}:{port}: "
                           f"{exc.strerror or exc} (another pipeline on this host? give each "
                           "its own pipelines.<name>.metrics_port, or set metrics.port to 0)") \
             from None
-    address = f"{config.metrics.host}:{server.server_port}"
+    address = f"{host}:{server.server_port}"
     log.info("metrics on http://%s/metrics", address)
     return address

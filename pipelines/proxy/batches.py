@@ -124,6 +124,16 @@ class BatchResult:
         return line
 
 
+def count(opts: JobOptions, result: BatchResult) -> None:
+    """A placed batch in the process's Prometheus counters (served with --metrics-port)."""
+    from common import metrics
+
+    worker = str(opts.worker_id)
+    metrics.ROWS_WRITTEN.labels(opts.pipeline, worker).inc(result.rows)
+    for column, n in result.nulled.items():
+        metrics.CELLS_NULLED.labels(opts.pipeline, column).inc(n)
+
+
 @dataclass
 class BatchWriter:
     """The foreachBatch function: stage, move into place, register, then let Spark commit."""
@@ -160,6 +170,7 @@ class BatchWriter:
             self.totals["rejected"] += result.rejected
             for column, n in result.nulled.items():
                 self.totals["nulled"][column] = self.totals["nulled"].get(column, 0) + n
+            count(self.opts, result)
         log.info("%s", result.log_line(self.opts.pipeline))
 
     def write_batch(self, batch_df, batch_id: int) -> BatchResult:

@@ -31,6 +31,9 @@ Arguments (options.py; `--help` prints them):
   --kafka-sasl-service-name N   the brokers' Kerberos service name               (default kafka)
   --metastore-sasl-service N    the metastore's Kerberos service name: a SASL transport (hive.sasl)
   --worker-id N                 worker.py's -i, named in the job's commits of its position (0)
+  --metrics-port N              Prometheus metrics of the job (spot_rows_written_total,
+  --metrics-host H              spot_cells_nulled_total) on H:N (0: a free port, named in the
+                                commits; default off; host 127.0.0.1)
 The driver's Python must import this repository (the job puts its root on sys.path) and find
 pyarrow, hmsclient, thrift and kafka-python (PYSPARK_PYTHON / PYSPARK_DRIVER_PYTHON = the
 project's venv).

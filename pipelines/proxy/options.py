@@ -40,6 +40,8 @@ class JobOptions:
     kafka_sasl_service_name: str = "kafka"
     metastore_sasl_service: str | None = None
     worker_id: int = 0
+    metrics_port: int | None = None             # None: no metrics; 0: a free port
+    metrics_host: str = "127.0.0.1"
 
     @property
     def app_uri(self) -> str:
@@ -152,6 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the metastore's Kerberos service name (a SASL transport)")
     p.add_argument("--worker-id", type=_non_negative_int, default=0,
                    help="worker.py's -i: who commits the job's position (default 0)")
+    p.add_argument("--metrics-port", type=_non_negative_int, default=None,
+                   help="serve Prometheus metrics on this port (0: a free one; default off)")
+    p.add_argument("--metrics-host", default="127.0.0.1",
+                   help="the address the metrics listen on (default 127.0.0.1)")
     return p
 
 
@@ -179,5 +185,7 @@ def to_argv(opts: JobOptions) -> list[str]:
         argv += ["--metastore-sasl-service", opts.metastore_sasl_service]
     if opts.worker_id:
         argv += ["--worker-id", str(opts.worker_id)]
+    if opts.metrics_port is not None:
+        argv += ["--metrics-port", str(opts.metrics_port), "--metrics-host", opts.metrics_host]
     return argv
 

@@ -66,8 +66,10 @@ class GroupCommits:
     """Commits the job's position on a thread of its own (a broker that does not answer never
     delays a batch or a stop): offer() after each batch, and the timer in between."""
 
-    def __init__(self, opts: JobOptions, totals: dict | None = None):
+    def __init__(self, opts: JobOptions, totals: dict | None = None,
+                 metrics_address: str | None = None):
         self.opts, self.totals = opts, totals if totals is not None else {}
+        self.metrics_address = metrics_address
         self._offsets: dict[int, int] | None = None
         self._fresh = threading.Event()
         self._stop = threading.Event()
@@ -140,7 +142,7 @@ class GroupCommits:
         """The workers' commit metadata, and this run's totals."""
         from common.worker import commit_metadata
 
-        data = json.loads(commit_metadata(self.opts.worker_id))
+        data = json.loads(commit_metadata(self.opts.worker_id, self.metrics_address))
         data.update(self.totals)
         return json.dumps(data, separators=(",", ":"))
 

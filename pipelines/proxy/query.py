@@ -119,6 +119,10 @@ class JobFailed(SpotIngestError):
 def run(opts: JobOptions, stop: threading.Event) -> None:
     """Runs until stopped (returns) or failed (raises JobFailed). Spark is stopped before
     returning, so the caller's last word really is the last line on stderr."""
+    address = None
+    if opts.metrics_port is not None:
+        from common import metrics
+        address = metrics.listen(opts.metrics_host, opts.metrics_port)
     spark = build_session(opts)
     commits = query = None
     watching = threading.Event()
@@ -128,7 +132,7 @@ def run(opts: JobOptions, stop: threading.Event) -> None:
         writer = BatchWriter(spark, opts, files, stop)
         if stop.is_set():
             return
-        commits = progress.GroupCommits(opts, writer.totals).start(
+        commits = progress.GroupCommits(opts, writer.totals, address).start(
             progress.last_committed(files, opts.checkpoint_uri, opts.topic))
         query = start_query(spark, opts, writer)
         writer.query_id = query.id

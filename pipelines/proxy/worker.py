@@ -12,7 +12,7 @@ import subprocess
 import threading
 from pathlib import Path
 
-from common import kerberos
+from common import kerberos, metrics
 from common.errors import ConfigError
 from common.plugin import StreamingJob
 from pipelines.proxy import job
@@ -40,7 +40,9 @@ class ProxyJob(StreamingJob):
             kafka_security_protocol=config.kafka.security_protocol,
             kafka_sasl_service_name=config.kafka.sasl_kerberos_service_name,
             metastore_sasl_service=config.hive.kerberos_service_name if config.hive.sasl else None,
-            worker_id=self.worker_id)
+            worker_id=self.worker_id,
+            metrics_port=metrics.port_of(config, pipeline.name, 1 + self.worker_id),
+            metrics_host=config.metrics.host)
 
     def submit_argv(self, topic: str, parallel: int) -> list[str]:
         """spark-submit's argument list: the master (spark-streaming.spark_master, else

@@ -60,6 +60,16 @@ def read_lines(path: Path) -> list[bytes]:
     return data.split(b"\n")[:-1] if data.endswith(b"\n") else data.split(b"\n")
 
 
+def scrape(address: str) -> dict[str, float]:
+    """A Prometheus endpoint's samples: {'name{labels}': value}."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://{address}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines() if line and not line.startswith("#")}
+
+
 def account(path: Path) -> tuple[int, Counter, Counter, Counter]:
     """(lines in, rows, rejected by reason, cells nulled by column) as the master publishes
     the log and the reference parser reads it."""
@@ -80,6 +90,7 @@ def test_proxy_logs_of_every_layout_end_to_end(tmp_path, kafka_up, metastore_up)
     data = base_config_data(str(tmp_path / "spot"), unique("spot_it"), tmp_path)
     data["kafka"]["message_size"] = MESSAGE_SIZE
     data["spark-streaming"]["spark_batch_size"] = 2
+    data["metrics"] = {"port": 0}
     config = load_config(write_config(tmp_path, data))
     list(setup_all(config))
     collector = config.pipeline(PIPELINE).collector_path
@@ -112,6 +123,8 @@ def test_proxy_logs_of_every_layout_end_to_end(tmp_path, kafka_up, metastore_up)
                  [ends[0], ends[1]], 60, "the job's position in the group", [worker])
         status = topic_status(config, topic)
         assert (status.lag, [p.active for p in status.partitions]) == (0, [True, True])
+        (address,) = {p.metrics for p in status.partitions}      # the job's own endpoint
+        scraped = scrape(address)
         assert master.stop() == 0
         worker.popen.send_signal(signal.SIGTERM)
         assert worker.wait(180) == 0
@@ -130,6 +143,10 @@ def test_proxy_logs_of_every_layout_end_to_end(tmp_path, kafka_up, metastore_up)
     for _, columns in NULLED.findall(log_text):
         logged.update({c: int(n) for c, n in (part.split(" ") for part in columns.split(", "))})
     assert logged == nulled and nulled["scbytes"] > 30       # 3 GiB downloads among them
+    assert {c: scraped.get(f'spot_cells_nulled_total{{column="{c}",pipeline="{PIPELINE}"}}')
+            for c in nulled} == {c: float(n) for c, n in nulled.items()}
+    assert scraped[f'spot_rows_written_total{{pipeline="{PIPELINE}",worker="0"}}'] == \
+        float(sum(expected.values()))
     per_partition = Counter(r[28:] for r in rows.elements())
     with Catalog(config.hive.metastore_uris) as catalog:
         assert sorted(tuple(v) for v, _ in catalog.list_partitions(config.dbname, "proxy")) == \
