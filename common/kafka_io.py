@@ -254,14 +254,33 @@ class PartitionConsumer:
         """The partition's end offset as of the last fetch (None before the first)."""
         return self._consumer.highwater(self._tp)
 
-    def position(self, timeout_ms: int = 5000) -> int:
-        """The offset of the next message this consumer will read."""
+    def position(self, timeout_ms: int = 5000, wait_s: float = 120) -> int:
+        """The offset of the next message this consumer will read. It comes from the group's
+        committed offset: a cluster that has just started may have no group coordinator yet
+        (the client then answers None), so this asks again for up to wait_s seconds."""
+        import time
+
         from kafka.errors import KafkaError as ClientError
 
-        try:
-            return self._consumer.position(self._tp, timeout_ms=timeout_ms)
-        except ClientError as exc:
-            raise KafkaError(f"position of {self.topic}[{self.partition}]: {exc}") from None
+        deadline = time.monotonic() + wait_s
+        said = False
+        while True:
+            try:
+                position = self._consumer.position(self._tp, timeout_ms=timeout_ms)
+            except ClientError as exc:
+                if not getattr(exc, "retriable", False) or time.monotonic() > deadline:
+                    raise KafkaError(f"position of {self.topic}[{self.partition}]: "
+                                     f"{exc}") from None
+                position = None
+            if position is not None:
+                return position
+            if time.monotonic() > deadline:
+                raise KafkaError(f"position of {self.topic}[{self.partition}]: no answer from "
+                                 f"the group coordinator of {self.topic} in {wait_s:.0f} s")
+            if not said:
+                log.info("%s[%d]: waiting for the group coordinator (a cluster just started "
+                         "elects one)", self.topic, self.partition)
+                said = True
 
     def committed(self) -> int | None:
         return self._consumer.committed(self._tp)
