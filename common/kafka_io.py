@@ -189,10 +189,17 @@ class PartitionConsumer:
         worker's partition (a start with more workers): it waits, saying so every 30 s."""
         import time
 
+        from kafka.errors import KafkaError as ClientError
+
         deadline = None if seconds is None else time.monotonic() + seconds
         said = None
         while True:
-            available = self._consumer.partitions_for_topic(topic)
+            try:
+                available = self._consumer.partitions_for_topic(topic)
+            except ClientError as exc:   # a broker of the cluster down: ask another
+                if not getattr(exc, "retriable", False):
+                    raise KafkaError(f"topic '{topic}': {exc}") from None
+                available = None
             if (available and partition in available) or \
                     (deadline is not None and time.monotonic() >= deadline) or \
                     (stopping is not None and stopping.is_set()):
@@ -207,7 +214,11 @@ class PartitionConsumer:
                 stopping.wait(1)
             else:
                 time.sleep(1)
-            self._consumer.topics()  # refreshes metadata
+            try:
+                self._consumer.topics()  # refreshes metadata
+            except ClientError as exc:
+                if not getattr(exc, "retriable", False):
+                    raise KafkaError(f"topic '{topic}': {exc}") from None
 
     def poll(self, timeout_ms: int = 1000, max_records: int | None = None) -> list[Message]:
         """The next messages; none while the broker answers with a retriable error (a broker
