@@ -81,6 +81,27 @@ def stop_on_signals(stop: Callable[..., None]) -> None:
     early.hand_over(stop)
 
 
+def where(exc: BaseException) -> str:
+    """Where an unexpected error came from: the last frame of ours and the frame it was
+    raised in, so one line is enough to find it."""
+    import os
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "no traceback"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    ours = [f for f in frames if f.filename.startswith(root) and "/.venv/" not in f.filename]
+    picked = ([ours[-1]] if ours else []) + ([frames[-1]] if frames[-1] not in ours else [])
+
+    def name(frame) -> str:
+        path = frame.filename
+        path = os.path.relpath(path, root) if path.startswith(root) else os.path.basename(path)
+        return f"{path}:{frame.lineno} {frame.name}"
+
+    return ", raised in ".join(name(f) for f in picked)
+
+
 def run(main: Callable[[], int | None]) -> NoReturn:
     """Runs an entry point: project errors are one line on stderr and exit code 1."""
     try:
@@ -92,7 +113,7 @@ def run(main: Callable[[], int | None]) -> NoReturn:
         code = 130
     except Exception as exc:  # noqa: BLE001 - the edge: one line, the details in the debug log
         logging.getLogger("spot").debug("unexpected error", exc_info=True)
-        print(f"error: unexpected {describe(exc)}", file=sys.stderr)
+        print(f"error: unexpected {describe(exc)} ({where(exc)})", file=sys.stderr)
         code = 1
     early.ignore_from_now()          # done: a late stop signal must not change the exit status
     sys.exit(code)

@@ -2,6 +2,8 @@
 max_attempts times, then set aside)."""
 from __future__ import annotations
 
+import re
+
 import errno
 import gzip
 import zlib
@@ -33,3 +35,19 @@ def test_the_machines_faults(exc):
 ])
 def test_the_files_faults(exc):
     assert not is_machine_fault(exc)
+
+
+def test_an_unexpected_error_names_where_it_came_from():
+    import json
+
+    from common.cli import where
+
+    def ours():
+        json.loads("{")
+
+    try:
+        ours()
+    except ValueError as exc:
+        line = ours.__code__.co_firstlineno + 1
+        assert re.fullmatch(rf"tests/unit/test_errors\.py:{line} ours, raised in decoder\.py:\d+ "
+                            "raw_decode", where(exc)), where(exc)
