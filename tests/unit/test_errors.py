@@ -2,10 +2,9 @@
 max_attempts times, then set aside)."""
 from __future__ import annotations
 
-import re
-
 import errno
 import gzip
+import re
 import zlib
 
 import pytest
