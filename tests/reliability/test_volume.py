@@ -1,4 +1,6 @@
-"""5,000 small files dropped at once: every one ingested exactly once."""
+"""2,000 small files dropped at once (more than the watcher, the pool and the commits see in
+any ordinary minute; 5,000 took 275 s of the CI budget for the same proof): every one
+ingested exactly once."""
 from __future__ import annotations
 
 import os
@@ -14,12 +16,12 @@ from tests.integration.procs import start_master, start_worker, visible_files, w
 from .harness import PIPELINE, committed, numbered_capture
 from .test_kills import fresh_config
 
-FILES = 5000
+FILES = 2000
 DISTINCT = 50          # distinct captures, each behind FILES / DISTINCT names (hard links)
 FLOWS = 20
 
 
-def test_five_thousand_files_at_once(tmp_path, kafka_up, metastore_up):
+def test_two_thousand_files_at_once(tmp_path, kafka_up, metastore_up):
     config = fresh_config(tmp_path, collector_processes=5)
     collector = config.pipeline(PIPELINE).collector_path
     sources = [numbered_capture(tmp_path / "made", f"nfcapd.2016010408{n:02d}", FLOWS,
