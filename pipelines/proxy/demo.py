@@ -1,5 +1,5 @@
 """The proxy part of `make demo`: a Blue Coat access log (headers repeated mid-file, quoted user agents
-with spaces, `-` fields, some malformed lines) dropped into the collector folder, published
+with spaces, `-` fields, some malformed lines, some values too wide for their column) dropped into the collector folder, published
 as messages of whole lines by the master, parsed by the Spark job the worker runs, queried.
 """
 from __future__ import annotations
@@ -31,7 +31,8 @@ def demo(config: IngestConfig, spark, lines: int, keep: bool) -> tuple[bool, Pip
     log = scratch / "bluecoat-demo.log"
     stats = write_log(log, lines, START, hours=2, bad=BAD)
     print(f"== proxy: a Blue Coat log of {stats.records:,} records ({stats.valid:,} valid, "
-          f"{stats.invalid} malformed, {stats.header_lines} header lines, "
+          f"{stats.invalid} malformed, {sum(stats.nulled.values())} with a value too wide for "
+          f"its column (a NULL cell), {stats.header_lines} header lines, "
           f"{log.stat().st_size / 1e6:.1f} MB)")
 
     def lines_placed() -> tuple[int, int]:
