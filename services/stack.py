@@ -27,7 +27,6 @@ supervision in supervise.py, configuration templates in templates.py.
 from __future__ import annotations
 
 import argparse
-import base64
 import fcntl
 import importlib.util
 import logging
@@ -36,12 +35,12 @@ import shutil
 import signal
 import sys
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 
+from kraft import cluster_id as kraft_cluster_id  # noqa: E402
 from health import http_get, jmx, kafka_brokers, metastore_ready  # noqa: E402
 from supervise import (HOST, JAVA17_OPENS, LOG_TAIL_LINES, LOGS, PIDS, ROOT,  # noqa: E402
                        STATE, Service, StackError, java_bin, pid_alive, port_free, port_owner,
@@ -187,7 +186,7 @@ class Kafka(Service):
         shutil.rmtree(data, ignore_errors=True)
         id_file = self.home / "cluster.id"
         if not id_file.is_file():
-            id_file.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode())
+            id_file.write_text(kraft_cluster_id())
         cluster_id = id_file.read_text().strip()
         self.run_tool([*self.kafka_jvm("256m"), "kafka.tools.StorageTool", "format",
                        "-t", cluster_id, "-c", str(self.home / "server.properties")],

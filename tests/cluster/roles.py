@@ -8,11 +8,9 @@ master and worker (pyspark's jars). Every daemon listens on its host's name, whi
 happens, Network.destroy() kills what is left with its namespace."""
 from __future__ import annotations
 
-import base64
 import os
 import shutil
 import sys
-import uuid
 from pathlib import Path
 
 from .network import REPO, Host, HostProc
@@ -20,6 +18,7 @@ from .network import REPO, Host, HostProc
 SERVICES = REPO / "services"
 sys.path.insert(0, str(SERVICES))
 
+from kraft import cluster_id  # noqa: E402
 from supervise import JAVA17_OPENS, JVM_COMMON, java_bin  # noqa: E402
 from templates import fill, render  # noqa: E402
 
@@ -97,15 +96,6 @@ class Daemon:
 
 
 # ---------------------------------------------------------------------------- Kafka
-
-def cluster_id() -> str:
-    """A KRaft cluster id (a UUID in URL-safe base64) that does not begin with "-", which the
-    storage tool's command line would take for an option."""
-    while True:
-        made = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
-        if not made.startswith("-"):
-            return made
-
 
 class KafkaNode(Daemon):
     """A KRaft node (broker and controller) listening on its host's name: 9092, controller

@@ -3,13 +3,13 @@ shared stack has one broker), from the jars the local stack uses: every node bro
 controller, a modest heap each, torn down by stop()."""
 from __future__ import annotations
 
-import base64
 import os
 import signal
 import subprocess
 import time
-import uuid
 from pathlib import Path
+
+from services.kraft import cluster_id
 
 REPO = Path(__file__).resolve().parents[2]
 KAFKA_JARS = REPO / ".cache" / "jars" / "kafka"
@@ -19,15 +19,6 @@ LOG4J = REPO / "services" / "conf" / "kafka" / "log4j2.properties"
 def java() -> str:
     home = os.environ.get("JAVA_HOME")
     return str(Path(home, "bin", "java")) if home else "java"
-
-
-def cluster_id() -> str:
-    """A KRaft cluster id (a UUID in URL-safe base64). One in 64 begins with "-", which the
-    storage tool's command line takes for an option: those are drawn again."""
-    while True:
-        made = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
-        if not made.startswith("-"):
-            return made
 
 
 class KafkaCluster:

@@ -10,12 +10,12 @@ InetAddress.getHostName(), which turns a bare 127.0.0.1 into `localhost` by a re
 Advertised as `localhost` (bound to 127.0.0.1), both ask for kafka/localhost."""
 from __future__ import annotations
 
-import base64
 import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
+
+from services import kraft
 
 from .jvm import TestService
 
@@ -110,7 +110,7 @@ message.max.bytes=2097152
 num.network.threads=2
 num.io.threads=2
 """)
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        cluster_id = kraft.cluster_id()
         with open(self.log, "ab") as out:
             formatted = subprocess.run([*self._java(), "kafka.tools.StorageTool", "format",
                                         "-t", cluster_id, "-c", str(properties)],
