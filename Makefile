@@ -44,10 +44,13 @@ services-down: setup
 	@$(STACK) stop
 
 # Starts the stack when it is not running, runs every test, and stops again what it started.
+# Every test: three pytest sessions, two of them side by side (tests/sessions.py says which);
+# PYTEST_ARGS="..." runs one session instead, with those arguments.
 test: setup
 	@if $(STACK) status --quiet; then was_up=yes; else was_up=no; fi; \
 	$(STACK) start || exit 1; \
-	SPOT_INGEST_REQUIRE_SERVICES=1 $(PY) -m pytest $(PYTEST_ARGS) tests; rc=$$?; \
+	if [ -n "$(PYTEST_ARGS)" ]; then SPOT_INGEST_REQUIRE_SERVICES=1 $(PY) -m pytest $(PYTEST_ARGS) tests; \
+	else SPOT_INGEST_REQUIRE_SERVICES=1 $(PY) tests/sessions.py; fi; rc=$$?; \
 	if [ $$was_up = no ]; then $(STACK) stop; fi; \
 	exit $$rc
 
