@@ -100,3 +100,14 @@ def visible_files(folder: Path) -> list[Path]:
     master's lock, .progress, .quarantine) are its own bookkeeping."""
     return [p for p in folder.rglob("*") if p.is_file() and
             not any(part.startswith(".") for part in p.relative_to(folder).parts)]
+
+
+def command_line(process) -> list[str]:
+    """A psutil process's command line, or [] once it has exited: a short-lived child (one
+    a JVM runs and has not reaped yet) is a zombie whose command line cannot be read."""
+    import psutil
+
+    try:
+        return process.cmdline()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):     # ZombieProcess is a NoSuchProcess
+        return []

@@ -31,7 +31,7 @@ from common.storage import Storage, open_storage
 from pipelines.proxy import batches, bluecoat, job, layouts, log_writer, parse, submit
 
 from .conftest import REPO, unique
-from .procs import wait_for
+from .procs import command_line, wait_for
 
 PIPELINE = "proxy_bluecoat"
 MESSAGE_BYTES = 16_000  # ~55 lines a message: many offsets, several batches
@@ -149,7 +149,7 @@ class JobRun:
         import psutil
 
         (driver,) = [p for p in psutil.Process(self.popen.pid).children(recursive=True)
-                     if any(a.endswith("job.py") for a in p.cmdline())]
+                     if any(a.endswith("job.py") for a in command_line(p))]
         return driver.pid
 
     def terminate(self, timeout: float = 180, group: bool = False) -> int:

@@ -22,7 +22,8 @@ from common.storage import open_storage
 from common.worker import Worker
 from pipelines.flow.worker import FlowProcessor
 from tests.integration.conftest import base_config_data, unique, write_config
-from tests.integration.procs import start_master, start_worker, visible_files, wait_for
+from tests.integration.procs import (command_line, start_master, start_worker, visible_files,
+                                     wait_for)
 from tests.integration.test_flow_pipeline import publish_binaries as publish
 
 from .harness import PIPELINE, REPO, assert_exactly_once, committed, numbered_capture
@@ -194,7 +195,7 @@ def test_a_dead_pool_process_is_replaced_and_every_file_published(tmp_path, kafk
         wait_for(lambda: "published nfcapd." in master.log(), 60, "a first publish", [master],
                  interval=0.02)
         pool = [p for p in psutil.Process(master.popen.pid).children()
-                if "resource_tracker" not in " ".join(p.cmdline())]
+                if "resource_tracker" not in " ".join(command_line(p))]
         assert len(pool) == 2, pool
         pool[0].send_signal(signal.SIGKILL)
         wait_for(lambda: not visible_files(collector), 120, "every file published", [master])
