@@ -22,9 +22,9 @@ import time
 
 from bench import inputs
 from bench.support import (DNS_PIPELINE, Bench, BenchError, Offsets, all_committed, check_rows,
-                           clear_table, collector_empty, cpu_seconds, make_config, say, start_master,
-                           start_workers, table_rows, timed_runs, wait_for, worker_rows,
-                           worker_spans)
+                           clear_table, collector_empty, cpu_seconds, make_config,
+                           per_cpu_second, say, start_master, start_workers, table_rows,
+                           timed_runs, wait_for, worker_rows, worker_spans)
 
 TITLE = "DNS: dnsdecode and tshark alone; drop -> rows through a master and one or two workers"
 DECODER_TARGET = 10.0       # dnsdecode packets per core over tshark's
@@ -74,7 +74,9 @@ def run(bench: Bench) -> dict:
     stages = breakdown(folder / "stages", capture, pkt_num)
     say("  stages: " + ", ".join(f"{k} {v}" for k, v in stages.items()))
 
-    per_core = (capture.packets / dnsdecode["cpu_s"]) / (capture.packets / tshark["cpu_s"])
+    dnsdecode_rate = per_cpu_second(capture.packets, dnsdecode["cpu_s"], "dnsdecode")
+    tshark_rate = per_cpu_second(capture.packets, tshark["cpu_s"], "tshark")
+    per_core = dnsdecode_rate / tshark_rate
     per_wall = tshark["seconds"] / dnsdecode["seconds"]
     ratio = tshark["seconds"] / one_piece["seconds"]
     ratio_pieces = tshark["seconds"] / one["seconds"]
@@ -96,8 +98,8 @@ def run(bench: Bench) -> dict:
                    "tshark_runs": args.tshark_runs},
         "tshark": tshark, "dnsdecode": dnsdecode,
         "tshark_s": tshark["seconds"], "tshark_packets_per_s": round(capture.packets / tshark["seconds"]),
-        "tshark_packets_per_cpu_s": round(capture.packets / tshark["cpu_s"]),
-        "dnsdecode_packets_per_cpu_s": round(capture.packets / dnsdecode["cpu_s"]),
+        "tshark_packets_per_cpu_s": round(tshark_rate),
+        "dnsdecode_packets_per_cpu_s": round(dnsdecode_rate),
         "decoder_ratio_per_core": round(per_core, 2), "decoder_ratio_wall": round(per_wall, 2),
         "one_worker_one_piece": one_piece, "one_worker_through_master": one,
         "two_workers": two, "tshark_path": old, "stages": stages, "row_checks": checks,
@@ -118,9 +120,9 @@ def run(bench: Bench) -> dict:
                       ("old path (editcap, tshark) vs tshark alone",
                        f"{tshark['seconds'] / old['seconds']:.2f}x" if old else "not run"),
                       ("tshark packets per CPU second",
-                       f"{capture.packets / tshark['cpu_s']:,.0f}"),
+                       f"{tshark_rate:,.0f}"),
                       ("dnsdecode packets per CPU second",
-                       f"{capture.packets / dnsdecode['cpu_s']:,.0f}")],
+                       f"{dnsdecode_rate:,.0f}")],
         "columns": ["run", "pieces", "seconds", "CPU s", "packets/s", "vs tshark alone",
                     "cores", "drop -> 1st piece s"],
         "table": [

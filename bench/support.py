@@ -238,14 +238,28 @@ def run_timed(argv: Sequence[str], env: dict | None = None) -> dict:
 def timed_runs(argv: Sequence[str], runs: int) -> dict:
     """`runs` runs of a program: the median time (the figure), each run, the CPU cores it
     kept busy (CPU seconds / wall seconds, median run), the peak RSS."""
-    results = sorted((run_timed(argv) for _ in range(max(1, runs))),
-                     key=lambda r: r["seconds"])
+    return summarize_runs([run_timed(argv) for _ in range(max(1, runs))])
+
+
+def summarize_runs(results: Sequence[dict]) -> dict:
+    """The figures of timed runs. CPU seconds keep 4 decimals: a small input's decode takes a
+    few milliseconds, and 2 decimals made it 0 (a ratio per CPU second then divided by zero)."""
+    results = sorted(results, key=lambda r: r["seconds"])
     middle = results[(len(results) - 1) // 2]
     return {"seconds": round(statistics.median(r["seconds"] for r in results), 3),
             "runs": [round(r["seconds"], 3) for r in results],
-            "cpu_s": round(middle["cpu_s"], 2),
+            "cpu_s": round(middle["cpu_s"], 4),
             "cores": round(middle["cpu_s"] / middle["seconds"], 2),
             "peak_rss_mb": round(max(r["peak_rss_mb"] for r in results), 1)}
+
+
+def per_cpu_second(count: int, cpu_s: float, what: str) -> float:
+    """`count` things per CPU second; a CPU time the clock did not see is a BenchError that
+    says so (not a ZeroDivisionError)."""
+    if cpu_s <= 0:
+        raise BenchError(f"{what} used no measurable CPU time: too small an input to rate "
+                         "per CPU second")
+    return count / cpu_s
 
 
 def cpu_seconds(procs: Sequence["Proc"]) -> float:
