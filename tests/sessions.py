@@ -42,7 +42,7 @@ OUTAGES = (
 
 def command(paths: tuple[str, ...], ignored: tuple[str, ...], extra: list[str]) -> list[str]:
     """One pytest session over these paths, without the ignored ones."""
-    return [sys.executable, "-m", "pytest", *extra, "--durations=10",
+    return [sys.executable, "-m", "pytest", *extra, "--durations=30",
             *(f"--ignore={p}" for p in ignored), *paths]
 
 

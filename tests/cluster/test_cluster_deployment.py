@@ -28,10 +28,12 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pytest
+
 from common.schemas import DNS
 from pipelines.dns import capture_writer as cw
 from pipelines.proxy import bluecoat, log_writer
-from tests.integration.procs import visible_files, wait_for
+from tests.integration.procs import STARTING_S, visible_files, wait_for
 from tests.reliability.harness import numbered_capture
 
 from .network import REPO, Host
@@ -244,11 +246,17 @@ def publish_log(d: Deployment, tmp_path: Path, name: str, records: int, start: d
     return expected
 
 
+def job_started(worker) -> bool:
+    """The proxy job's driver has started its query (it logs the line once it has)."""
+    return " started: topic " in worker.log()
+
+
 def proxy_files(d: Deployment) -> list[str]:
     return [p.rsplit("/", 1)[1] for p in d.probe("files_under", f"{d.app}/proxy/hive")
             if p.endswith(".parquet")]
 
 
+@pytest.mark.timeout(2400)
 def test_the_proxy_job_on_yarn_and_a_move_of_its_edge_host(cluster, yarn, tmp_path):
     """Client mode: the driver on edge-1 (then edge-2), the executors in a NodeManager's
     container on another host, in the queue the site's spark-defaults names. The checkpoint
@@ -273,8 +281,10 @@ def test_the_proxy_job_on_yarn_and_a_move_of_its_edge_host(cluster, yarn, tmp_pa
         expected = publish_log(d, tmp_path, "access-1.log", 3000,
                                datetime(2016, 1, 4, 9, tzinfo=timezone.utc), field_count=2)
         first = d.worker(net["edge-1"], "proxy_bluecoat", 0, topic, env=edge_env(net["edge-1"]))
+        wait_for(lambda: job_started(first), STARTING_S, "the job's query on edge-1", d.procs,
+                 interval=3)
         wait_for(lambda: sum(d.probe("table_rows", "proxy").values()) == sum(expected.values()),
-                 420, "the first log's rows", d.procs, interval=3)
+                 STARTING_S, "the first log's rows", d.procs, interval=3)
         apps = cluster.probe.call("http_json", "http://resourcemanager:8088/ws/v1/cluster/apps"
                                   "?states=RUNNING")["apps"]["app"]
         assert [(a["queue"], a["amHostHttpAddress"].split(":")[0]) for a in apps] == \
@@ -288,9 +298,11 @@ def test_the_proxy_job_on_yarn_and_a_move_of_its_edge_host(cluster, yarn, tmp_pa
         # the edge host moves: the same job started on edge-2, more lines meanwhile
         expected += publish_log(d, tmp_path, "access-2.log", 2000,
                                 datetime(2016, 1, 4, 11, tzinfo=timezone.utc), non_integer=3)
-        d.worker(net["edge-2"], "proxy_bluecoat", 0, topic, env=edge_env(net["edge-2"]))
+        second = d.worker(net["edge-2"], "proxy_bluecoat", 0, topic, env=edge_env(net["edge-2"]))
+        wait_for(lambda: job_started(second), STARTING_S, "the job's query on edge-2", d.procs,
+                 interval=3)
         wait_for(lambda: sum(d.probe("table_rows", "proxy").values()) == sum(expected.values()),
-                 420, "the second log's rows", d.procs, interval=3)
+                 STARTING_S, "the second log's rows", d.procs, interval=3)
     finally:
         codes = d.stop_all()
     assert codes == [0, 0]                               # the master, the job on edge-2
@@ -304,6 +316,7 @@ def test_the_proxy_job_on_yarn_and_a_move_of_its_edge_host(cluster, yarn, tmp_pa
         "partitions": len({r[0] for r in expected})}}
 
 
+@pytest.mark.timeout(1800)
 def test_the_proxy_job_on_a_spark_standalone_cluster(cluster, spark_standalone, tmp_path):
     """The driver on edge-1, the master on spark-master, the executor on spark-worker."""
     net = cluster.network
@@ -317,8 +330,9 @@ def test_the_proxy_job_on_a_spark_standalone_cluster(cluster, spark_standalone, 
         expected = publish_log(d, tmp_path, "access.log", 4000,
                                datetime(2016, 1, 4, 9, tzinfo=timezone.utc), non_integer=3)
         worker = d.worker(net["edge-1"], "proxy_bluecoat", 0, topic, parallel=2)
+        wait_for(lambda: job_started(worker), STARTING_S, "the job's query", d.procs, interval=3)
         wait_for(lambda: sum(d.probe("table_rows", "proxy").values()) == sum(expected.values()),
-                 420, "every valid line", d.procs, interval=3)
+                 STARTING_S, "every valid line", d.procs, interval=3)
     finally:
         codes = d.stop_all()
     assert codes == [0, 0]

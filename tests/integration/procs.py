@@ -11,6 +11,14 @@ from typing import Callable
 
 REPO = Path(__file__).resolve().parents[2]
 
+# How long a Spark job may take to start and finish its first batches, and a running job to
+# finish what was just published: liveness bounds, not timings. make test runs two sessions
+# side by side; on a loaded 2-core machine one job's first batch took 121 s and its next start
+# 67 s to its query, and a job on YARN took 207 s from spark-submit to its query and more than
+# 190 s more for its first batch: 240 s and 420 s bounds failed those tests.
+STARTING_S = 600
+RUNNING_S = 300
+
 
 class Proc:
     def __init__(self, argv: list[str], log_path: Path, env: dict | None = None):

@@ -31,7 +31,7 @@ from common.storage import Storage, open_storage
 from pipelines.proxy import batches, bluecoat, job, layouts, log_writer, parse, submit
 
 from .conftest import REPO, unique
-from .procs import command_line, wait_for
+from .procs import RUNNING_S, STARTING_S, command_line, wait_for
 
 PIPELINE = "proxy_bluecoat"
 MESSAGE_BYTES = 16_000  # ~55 lines a message: many offsets, several batches
@@ -440,12 +440,6 @@ def expected_per_partition(stats: list[log_writer.LogStats]) -> Counter:
     return total
 
 
-# How long a job may take to start and finish its first batches, and a running job to finish
-# what was just published: liveness bounds, not timings. make test runs this test beside
-# another session; on a loaded 2-core machine one job's first batch took 121 s and its next
-# start 67 s to its query (another took 80 s), and 240 s bounds failed two tests.
-STARTING_S = 600
-RUNNING_S = 300
 
 
 # HDFS only: the stops and crashes go through the same Hadoop FileSystem calls on file://
