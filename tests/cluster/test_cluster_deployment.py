@@ -274,7 +274,8 @@ def test_the_proxy_job_on_yarn_and_a_move_of_its_edge_host(cluster, yarn, tmp_pa
         return {"HADOOP_CONF_DIR": str(client_conf(host, net["namenode"], net["resourcemanager"])),
                 "SPARK_CONF_DIR": str(spark_defaults(host, {
                     "spark.yarn.jars": f"local:{pyspark_home() / 'jars'}/*",
-                    "spark.yarn.queue": "spot", "spark.yarn.am.memory": "384m"}))}
+                    "spark.yarn.queue": "spot", "spark.yarn.am.memory": "384m",
+                    "spark.yarn.am.extraJavaOptions": "-XX:TieredStopAtLevel=1"}))}
 
     try:
         d.master(net["collector"], "proxy_bluecoat", 2, topic)

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from services.kraft import cluster_id
+from services.supervise import JVM_COMMON
 
 REPO = Path(__file__).resolve().parents[2]
 KAFKA_JARS = REPO / ".cache" / "jars" / "kafka"
@@ -69,7 +70,7 @@ num.io.threads=2
         return path
 
     def _jvm(self, heap: str) -> list[str]:
-        return [java(), f"-Xmx{heap}", "-XX:+UseSerialGC", "-Djava.net.preferIPv4Stack=true",
+        return [java(), f"-Xmx{heap}", *JVM_COMMON,
                 f"-Dlog4j2.configurationFile={LOG4J}", "-cp", f"{KAFKA_JARS}/*"]
 
     def start(self) -> "KafkaCluster":

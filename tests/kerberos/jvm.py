@@ -12,7 +12,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 JARS = REPO / ".cache" / "jars"
 
-from services.supervise import JAVA17_OPENS  # noqa: E402,F401 (the stack's own list)
+from services.supervise import JAVA17_OPENS, JVM_COMMON  # noqa: E402,F401 (the stack's own)
 
 
 def java(heap: str, folder: Path, krb5_conf: Path, *extra: str) -> list[str]:
@@ -20,8 +20,7 @@ def java(heap: str, folder: Path, krb5_conf: Path, *extra: str) -> list[str]:
     binary = str(Path(home) / "bin" / "java") if home else shutil.which("java")
     if not binary or not Path(binary).exists():
         raise RuntimeError("no java: install a Java 17 runtime (make setup)")
-    return [binary, f"-Xmx{heap}", "-XX:+UseSerialGC", "-Djava.net.preferIPv4Stack=true",
-            "-Djava.awt.headless=true", f"-Djava.io.tmpdir={folder}",
+    return [binary, f"-Xmx{heap}", *JVM_COMMON, f"-Djava.io.tmpdir={folder}",
             f"-Djava.security.krb5.conf={krb5_conf}", *extra]
 
 

@@ -29,7 +29,7 @@ from common.storage import LocalStorage
 from pipelines.flow.netflow_generator import capture, count_flows, synthetic_flows
 from pipelines.proxy import log_writer
 from tests.integration.conftest import base_config_data, unique, write_config
-from tests.integration.procs import REPO, start_master, start_worker, wait_for
+from tests.integration.procs import REPO, STARTING_S, start_master, start_worker, wait_for
 from tests.integration.test_proxy_job import folder_row_count
 
 from .conftest import SHORT_LIFE_S
@@ -295,6 +295,7 @@ def test_flow_end_to_end_with_kafka_and_metastore_kerberized(principals, sasl_ka
     assert not any(cache.exists() for cache in caches)
 
 
+@pytest.mark.timeout(1800)
 def test_proxy_job_reads_kafka_and_registers_over_sasl(principals, sasl_kafka, sasl_metastore,
                                                        client_env, tmp_path):
     """worker.py's Spark job with Kerberos on: spark-submit with --principal/--keytab, the
@@ -326,7 +327,8 @@ def test_proxy_job_reads_kafka_and_registers_over_sasl(principals, sasl_kafka, s
         wait_for(lambda: "(created, 1 partitions)" in master.log(), 60, "the topic", procs)
         log.rename(tmp_path / "collector" / pipeline / log.name)
         wait_for(lambda: folder_row_count(storage, data["hdfs_app_path"], tmp_path) ==
-                 stats.valid, 180, "every line in the table folders", procs, interval=2)
+                 stats.valid, STARTING_S, "every line in the table folders", procs,
+                 interval=2)
     finally:
         codes = [p.stop(180) for p in procs]
     assert codes == [0, 0], "\n".join(p.log()[-3000:] for p in procs)

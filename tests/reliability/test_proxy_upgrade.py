@@ -11,6 +11,8 @@ import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from common.config import load_config
 from common.kafka_admin import topic_offsets
 from common.setup import setup_all
@@ -18,13 +20,15 @@ from common.status import topic_status
 from common.storage import open_storage
 from pipelines.proxy import bluecoat, log_writer
 from tests.integration.conftest import base_config_data, unique, write_config
-from tests.integration.procs import REPO, start_master, start_worker, visible_files, wait_for
+from tests.integration.procs import (REPO, STARTING_S, start_master, start_worker, visible_files,
+                                    wait_for)
 from tests.integration.test_proxy_job import folder_rows
 
 PIPELINE = "proxy_bluecoat"
 START = datetime(2016, 1, 4, 9, tzinfo=timezone.utc)
 
 
+@pytest.mark.timeout(2400)
 def test_an_unread_earlier_proxy_topic_is_named_with_its_drain(tmp_path, kafka_up,
                                                                 metastore_up):
     data = base_config_data(str(tmp_path / "spot"), unique("spot_it"), tmp_path)
@@ -49,7 +53,8 @@ def test_an_unread_earlier_proxy_topic_is_named_with_its_drain(tmp_path, kafka_u
     try:
         (tmp_path / "access-0.log").rename(collector / "access-0.log")
         wait_for(lambda: sum(folder_rows(storage, config.hdfs_app_path, tmp_path)[0].values())
-                 == logs[0].valid, 300, "the first log in the table", [master, job], interval=2)
+                 == logs[0].valid, STARTING_S, "the first log in the table", [master, job],
+                 interval=2)
     finally:
         assert job.stop(180) == 0
     try:                 # a second log published while no job runs: left unread on that topic
@@ -78,7 +83,7 @@ def test_an_unread_earlier_proxy_topic_is_named_with_its_drain(tmp_path, kafka_u
     assert command == ["worker.py", "-t", PIPELINE, "-i", "0", "--topic", old]
     try:
         wait_for(lambda: topic_status(config, old, pipeline=config.pipeline(PIPELINE),
-                                      storage=storage).lag == 0, 300, "the drain", [drain],
+                                      storage=storage).lag == 0, STARTING_S, "the drain", [drain],
                  interval=2)
     finally:
         assert drain.stop(180) == 0
