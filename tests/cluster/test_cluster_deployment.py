@@ -228,6 +228,13 @@ def test_flow_and_dns_with_master_and_workers_on_separate_hosts(cluster, tmp_pat
 
 # ---------------------------------------------------------------------------- proxy
 
+# The application master and the executors compile with C1 alone, as the tests' drivers do
+# (tests/conftest.py); spark-submit's --conf sets the executors' extraJavaOptions, so theirs
+# comes through their environment (HotSpot reads JAVA_TOOL_OPTIONS).
+C1_ONLY = {"spark.yarn.am.extraJavaOptions": "-XX:TieredStopAtLevel=1",
+           "spark.executorEnv.JAVA_TOOL_OPTIONS": "-XX:TieredStopAtLevel=1"}
+
+
 def spark_defaults(host: Host, settings: dict[str, str]) -> Path:
     """An edge host's SPARK_CONF_DIR with its spark-defaults.conf (as the host sees it)."""
     folder = host.local("spark-conf")
@@ -275,7 +282,7 @@ def test_the_proxy_job_on_yarn_and_a_move_of_its_edge_host(cluster, yarn, tmp_pa
                 "SPARK_CONF_DIR": str(spark_defaults(host, {
                     "spark.yarn.jars": f"local:{pyspark_home() / 'jars'}/*",
                     "spark.yarn.queue": "spot", "spark.yarn.am.memory": "384m",
-                    "spark.yarn.am.extraJavaOptions": "-XX:TieredStopAtLevel=1"}))}
+                    **C1_ONLY}))}
 
     try:
         d.master(net["collector"], "proxy_bluecoat", 2, topic)
@@ -330,7 +337,8 @@ def test_the_proxy_job_on_a_spark_standalone_cluster(cluster, spark_standalone, 
         d.master(net["collector"], "proxy_bluecoat", 2, topic)
         expected = publish_log(d, tmp_path, "access.log", 4000,
                                datetime(2016, 1, 4, 9, tzinfo=timezone.utc), non_integer=3)
-        worker = d.worker(net["edge-1"], "proxy_bluecoat", 0, topic, parallel=2)
+        worker = d.worker(net["edge-1"], "proxy_bluecoat", 0, topic, parallel=2,
+                          env={"SPARK_CONF_DIR": str(spark_defaults(net["edge-1"], C1_ONLY))})
         wait_for(lambda: job_started(worker), STARTING_S, "the job's query", d.procs, interval=3)
         wait_for(lambda: sum(d.probe("table_rows", "proxy").values()) == sum(expected.values()),
                  STARTING_S, "every valid line", d.procs, interval=3)

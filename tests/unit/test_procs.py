@@ -26,7 +26,13 @@ def test_a_zombie_child_has_no_command_line_instead_of_an_error():
 def test_a_live_child_has_its_command_line():
     child = subprocess.Popen(["sleep", "30"])
     try:
-        assert command_line(psutil.Process(child.pid)) == ["sleep", "30"]
+        process = psutil.Process(child.pid)
+        # until the kernel has finished the exec, the child reads as python or empty (seen
+        # under load: []); its name becomes "sleep" once its new command line is in place
+        deadline = time.monotonic() + 10
+        while process.name() != "sleep" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert command_line(process) == ["sleep", "30"]
     finally:
         child.kill()
         child.wait()
