@@ -27,7 +27,8 @@ MARK_HOME = "-Dspot.stack.home="
 # compiler, cost more CPU than the services' own work: in make test on 2 cores its threads
 # took 452 of the 808 CPU-s every JVM had used (56%). C1 alone compiles at a tenth of that
 # cost, and none of these services is CPU-bound on the stack's volumes.
-JVM_COMMON = ["-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Djava.net.preferIPv4Stack=true",
+C1_ONLY = "-XX:TieredStopAtLevel=1"
+JVM_COMMON = ["-XX:+UseSerialGC", C1_ONLY, "-Djava.net.preferIPv4Stack=true",
               "-Djava.awt.headless=true"]
 # Java 17 closes the JDK internals that Hadoop 3.4 and Hive 2.3 reach into; without
 # java.lang opened, for example, every WebHDFS call fails inside JAXB with a 500.

@@ -9,4 +9,6 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("SPARK_SUBMIT_OPTS", "-XX:TieredStopAtLevel=1")
+from services.supervise import C1_ONLY
+
+os.environ.setdefault("SPARK_SUBMIT_OPTS", C1_ONLY)

@@ -33,6 +33,7 @@ import pytest
 from common.schemas import DNS
 from pipelines.dns import capture_writer as cw
 from pipelines.proxy import bluecoat, log_writer
+from services.supervise import C1_ONLY
 from tests.integration.procs import STARTING_S, visible_files, wait_for
 from tests.reliability.harness import numbered_capture
 
@@ -231,8 +232,8 @@ def test_flow_and_dns_with_master_and_workers_on_separate_hosts(cluster, tmp_pat
 # The application master and the executors compile with C1 alone, as the tests' drivers do
 # (tests/conftest.py); spark-submit's --conf sets the executors' extraJavaOptions, so theirs
 # comes through their environment (HotSpot reads JAVA_TOOL_OPTIONS).
-C1_ONLY = {"spark.yarn.am.extraJavaOptions": "-XX:TieredStopAtLevel=1",
-           "spark.executorEnv.JAVA_TOOL_OPTIONS": "-XX:TieredStopAtLevel=1"}
+C1_SETTINGS = {"spark.yarn.am.extraJavaOptions": C1_ONLY,
+               "spark.executorEnv.JAVA_TOOL_OPTIONS": C1_ONLY}
 
 
 def spark_defaults(host: Host, settings: dict[str, str]) -> Path:
@@ -282,7 +283,7 @@ def test_the_proxy_job_on_yarn_and_a_move_of_its_edge_host(cluster, yarn, tmp_pa
                 "SPARK_CONF_DIR": str(spark_defaults(host, {
                     "spark.yarn.jars": f"local:{pyspark_home() / 'jars'}/*",
                     "spark.yarn.queue": "spot", "spark.yarn.am.memory": "384m",
-                    **C1_ONLY}))}
+                    **C1_SETTINGS}))}
 
     try:
         d.master(net["collector"], "proxy_bluecoat", 2, topic)
@@ -337,8 +338,9 @@ def test_the_proxy_job_on_a_spark_standalone_cluster(cluster, spark_standalone, 
         d.master(net["collector"], "proxy_bluecoat", 2, topic)
         expected = publish_log(d, tmp_path, "access.log", 4000,
                                datetime(2016, 1, 4, 9, tzinfo=timezone.utc), non_integer=3)
+        conf_dir = spark_defaults(net["edge-1"], C1_SETTINGS)
         worker = d.worker(net["edge-1"], "proxy_bluecoat", 0, topic, parallel=2,
-                          env={"SPARK_CONF_DIR": str(spark_defaults(net["edge-1"], C1_ONLY))})
+                          env={"SPARK_CONF_DIR": str(conf_dir)})
         wait_for(lambda: job_started(worker), STARTING_S, "the job's query", d.procs, interval=3)
         wait_for(lambda: sum(d.probe("table_rows", "proxy").values()) == sum(expected.values()),
                  STARTING_S, "every valid line", d.procs, interval=3)

@@ -440,8 +440,6 @@ def expected_per_partition(stats: list[log_writer.LogStats]) -> Counter:
     return total
 
 
-
-
 # HDFS only: the stops and crashes go through the same Hadoop FileSystem calls on file://
 # (test_proxy_pipeline runs the job on local storage end to end), and each run costs 5-7 min
 @pytest.mark.timeout(2400)
