@@ -9,7 +9,12 @@
   (handed over as they are cut); and the old path (decoder tshark: editcap, then tshark);
 - two workers over one on the same master path (--dns-pieces pieces);
 - where the time goes now: the path's stages one by one in this process (split, store,
-  fetch, dnsdecode alone, dnsdecode -> Arrow, -> Parquet, placing, registering).
+  fetch, dnsdecode alone, dnsdecode -> Arrow, -> Parquet, placing, registering);
+- the ceiling of "two workers over one" here (bench/dns_ceiling.py): the pieces' decode work
+  in one process against two side by side.
+
+The runs through a master are bench/dns_path.py's (with the CPU the stack's services and the
+bench took beside each run).
 
 Every run's rows are counted: a run that loses or doubles a row fails the comparison.
 """
@@ -20,17 +25,15 @@ import os
 import shutil
 import time
 
-from bench import inputs
-from bench.support import (DNS_PIPELINE, Bench, BenchError, Offsets, all_committed, check_rows,
-                           clear_table, collector_empty, cpu_seconds, make_config,
-                           per_cpu_second, say, start_master, start_workers, table_rows,
-                           timed_runs, wait_for, worker_rows, worker_spans)
+from bench import dns_ceiling, inputs
+from bench.dns_path import through_master
+from bench.support import DNS_PIPELINE, Bench, BenchError, make_config, per_cpu_second, say, \
+    timed_runs
 
 TITLE = "DNS: dnsdecode and tshark alone; drop -> rows through a master and one or two workers"
 DECODER_TARGET = 10.0       # dnsdecode packets per core over tshark's
 PATH_TARGET = 5.0           # tshark alone's seconds over drop -> rows with one worker
 SPEEDUP_TARGET = 1.7        # two workers over one, same master path
-TIMEOUT_S = 1800
 
 
 def run(bench: Bench) -> dict:
@@ -73,6 +76,12 @@ def run(bench: Bench) -> dict:
                                        650_000, "tshark")
     stages = breakdown(folder / "stages", capture, pkt_num)
     say("  stages: " + ", ".join(f"{k} {v}" for k, v in stages.items()))
+    ceiling = dns_ceiling.measure(capture.path, pkt_num, folder / "ceiling",
+                                  rounds=1 if args.smoke else 3, responses=capture.responses)
+    say(f"  decode work alone, {ceiling['pieces']} pieces: one process "
+        f"{ceiling['one_process']['seconds']:.2f} s ({ceiling['one_process_cores']:.2f} cores), "
+        f"two side by side {ceiling['two_processes']['seconds']:.2f} s: "
+        f"{ceiling['ceiling']:.2f}x (runs {ceiling['runs_s']})")
 
     dnsdecode_rate = per_cpu_second(capture.packets, dnsdecode["cpu_s"], "dnsdecode")
     tshark_rate = per_cpu_second(capture.packets, tshark["cpu_s"], "tshark")
@@ -81,6 +90,7 @@ def run(bench: Bench) -> dict:
     ratio = tshark["seconds"] / one_piece["seconds"]
     ratio_pieces = tshark["seconds"] / one["seconds"]
     speedup = one["seconds"] / two["seconds"]
+    of_ceiling = speedup / ceiling["ceiling"]
 
     def pps(seconds: float) -> str:
         return f"{capture.packets / seconds:,.0f}"
@@ -103,10 +113,12 @@ def run(bench: Bench) -> dict:
         "decoder_ratio_per_core": round(per_core, 2), "decoder_ratio_wall": round(per_wall, 2),
         "one_worker_one_piece": one_piece, "one_worker_through_master": one,
         "two_workers": two, "tshark_path": old, "stages": stages, "row_checks": checks,
+        "ceiling": ceiling,
         "one_worker_s": one_piece["seconds"], "one_worker_rows": one_piece["rows"],
         "one_worker_packets_per_s": round(capture.packets / one_piece["seconds"]),
         "ratio_worker_tshark": round(ratio, 3), "ratio_pieces_tshark": round(ratio_pieces, 3),
         "speedup_two_workers": round(speedup, 3),
+        "speedup_of_ceiling": round(of_ceiling, 3),
         "targets": [
             {"figure": "dnsdecode/tshark packets per core", "value": f"{per_core:.1f}x",
              "target": f">= {DECODER_TARGET:.0f}x", "met": per_core >= DECODER_TARGET},
@@ -117,6 +129,11 @@ def run(bench: Bench) -> dict:
         "headlines": [("dnsdecode/tshark, wall", f"{per_wall:.1f}x"),
                       (f"drop -> rows, one worker, {one['pieces']} pieces, vs tshark",
                        f"{ratio_pieces:.1f}x"),
+                      ("decode work alone: two processes over one (the ceiling here)",
+                       f"{ceiling['ceiling']:.2f}x"),
+                      ("two workers over one, of that ceiling", f"{of_ceiling:.0%}"),
+                      ("one process of decode work keeps busy",
+                       f"{ceiling['one_process_cores']:.2f} cores"),
                       ("old path (editcap, tshark) vs tshark alone",
                        f"{tshark['seconds'] / old['seconds']:.2f}x" if old else "not run"),
                       ("tshark packets per CPU second",
@@ -137,94 +154,11 @@ def run(bench: Bench) -> dict:
             *([line("master + 1 worker, decoder tshark", old)] if old else []),
             ["speed-up: 2 workers over 1, same master path", "", f"{speedup:.2f}x", "", "", "",
              "", ""],
+            ["ceiling: decode work alone, 2 processes over 1", str(ceiling["pieces"]),
+             f"{ceiling['ceiling']:.2f}x", "", "", "", f"{ceiling['one_process_cores']:.2f}",
+             ""],
         ],
     }
-
-
-def through_master(bench: Bench, config, folder, capture, pkt_num: int, workers: int,
-                   runs: int) -> dict:
-    """A real master and `workers` workers, all ready and warmed up first, then `runs` drops
-    of the capture one after the other (each a copy under its own name): the wall time from
-    the rename into the collector folder to every piece committed, the median run the
-    figure; every run's rows counted."""
-    folder.mkdir(parents=True, exist_ok=True)
-    topic = bench.topic(f"dns_{workers}w")
-    master = start_master(bench, config, DNS_PIPELINE, workers, topic, folder / "master.log")
-    procs = [master, *start_workers(bench, config, DNS_PIPELINE, workers, topic, folder)]
-    for i, worker in enumerate(procs[1:]):
-        wait_for(lambda w=worker, i=i: f"reading {topic} partition {i}" in w.log(), 120,
-                 "the workers to read their partitions", procs)
-    collector = config.collector_folder(DNS_PIPELINE)
-    pieces = capture.pieces(pkt_num)
-    expected = config.collector_processes                  # the warm-up captures first
-    offsets = Offsets(config)
-    measured, checks = [], []
-    try:
-        warm_up(config, folder, collector, procs)
-        for run in range(runs):
-            name = f"{capture.path.stem}-run{run}{capture.path.suffix}"
-            staged = folder / name
-            shutil.copyfile(capture.path, staged)
-            expected += pieces
-            clear_table(config, "dns")     # the table holds this run's rows alone (and no warm-up's)
-            cpu_before = cpu_seconds(procs)
-            start, dropped_at = time.perf_counter(), time.time()
-            os.replace(staged, collector / name)
-            wait_for(lambda: collector_empty(collector) and
-                     all_committed(offsets, topic, master, expected), TIMEOUT_S,
-                     f"{pieces} pieces committed", procs, interval=0.02)
-            seconds = time.perf_counter() - start
-            measured.append({"name": name, "seconds": seconds, "dropped_at": dropped_at,
-                             "cpu_s": cpu_seconds(procs) - cpu_before})
-            checks.append(check_rows(f"{workers} worker(s), {name}", capture.responses,
-                                     table_rows(config, "dns")))
-    finally:
-        offsets.close()
-        codes = [p.stop() for p in procs]
-    if any(codes):
-        raise BenchError(f"master + {workers} worker(s): exit codes {codes}")
-    spans = worker_spans(procs[1:])
-    for m in measured:
-        mine = [s for s in spans if s["name"].startswith(f"{m['name']} [piece")]
-        rows = sum(s["rows"] for s in mine)
-        if rows != capture.responses or len(mine) != pieces:
-            raise BenchError(f"master + {workers} worker(s), {m['name']}: {rows} rows of "
-                             f"{capture.responses} in {len(mine)} of {pieces} pieces (a run "
-                             "that loses or doubles rows fails)")
-        m["before_first_piece_s"] = round(min(s["start"] for s in mine) - m["dropped_at"], 2)
-    median = sorted(measured, key=lambda m: m["seconds"])[(len(measured) - 1) // 2]
-    return {"workers": workers, "pieces": pieces, "runs": len(measured),
-            "seconds": round(median["seconds"], 3),
-            "runs_s": [round(m["seconds"], 3) for m in measured],
-            "before_first_piece_s": median["before_first_piece_s"],
-            "cpu_s": round(median["cpu_s"], 2),
-            "cores": round(median["cpu_s"] / median["seconds"], 2), "rows": capture.responses,
-            "row_checks": checks,
-            "rows_per_worker": [sum(s["rows"] for s in worker_spans([w])
-                                    if s["name"].startswith(median["name"])) for w in procs[1:]]}
-
-
-def warm_up(config, folder, collector, procs) -> None:
-    """A running master's pool processes hold their Kafka producer and storage client, a
-    running worker its imports: the first file after a start pays ~1.2 s for them (see the
-    README). One tiny capture per pool process, an hour before the measured capture's, is
-    loaded first, so that the figure is a running ingest's."""
-    from datetime import datetime, timezone
-
-    from pipelines.dns import capture_writer as cw
-
-    names = []
-    for i in range(config.collector_processes):
-        mix = cw.traffic_mix(20, datetime(2016, 1, 4, 11, tzinfo=timezone.utc), 10.0, seed=i)
-        staged = cw.write_pcap(folder / f"warm-{i}.pcap", mix.packets)
-        names.append(staged.name)
-    for name in names:
-        os.replace(folder / name, collector / name)
-    rows = 20 * len(names)
-    wait_for(lambda: collector_empty(collector) and worker_rows(procs[1:]) >= rows, 120,
-             "the warm-up captures loaded", procs, interval=0.02)
-    if worker_rows(procs[1:]) != rows:
-        raise BenchError(f"warm-up: {worker_rows(procs[1:])} rows of {rows}")
 
 
 def breakdown(folder, capture, pkt_num: int) -> dict:

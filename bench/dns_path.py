@@ -1,0 +1,138 @@
+"""DNS drop -> rows through a real master and real workers (bench/dns.py's runs): all of them
+ready and warmed up first, then the capture renamed into the collector folder, timed to the
+commit of its last piece, its rows counted.
+
+While a drop is measured, the bench reads the workers' logs (files) until every piece is
+logged and only then asks Kafka for the committed offsets, so its own polling costs little
+of the cores it measures. The CPU the stack's services (Kafka, metastore, HDFS) and the bench
+took during each run is recorded beside it.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+
+from bench.support import (DNS_PIPELINE, Bench, BenchError, Offsets, all_committed, check_rows,
+                           clear_table, collector_empty, cpu_seconds, start_master,
+                           start_workers, table_rows, wait_for, worker_rows, worker_spans)
+
+TIMEOUT_S = 1800
+
+
+def through_master(bench: Bench, config, folder, capture, pkt_num: int, workers: int,
+                   runs: int) -> dict:
+    """A real master and `workers` workers, all ready and warmed up first, then `runs` drops
+    of the capture one after the other (each a copy under its own name): the wall time from
+    the rename into the collector folder to every piece committed, the median run the
+    figure; every run's rows counted."""
+    folder.mkdir(parents=True, exist_ok=True)
+    topic = bench.topic(f"dns_{workers}w")
+    master = start_master(bench, config, DNS_PIPELINE, workers, topic, folder / "master.log")
+    procs = [master, *start_workers(bench, config, DNS_PIPELINE, workers, topic, folder)]
+    for i, worker in enumerate(procs[1:]):
+        wait_for(lambda w=worker, i=i: f"reading {topic} partition {i}" in w.log(), 120,
+                 "the workers to read their partitions", procs)
+    collector = config.collector_folder(DNS_PIPELINE)
+    pieces = capture.pieces(pkt_num)
+    expected = config.collector_processes                  # the warm-up captures first
+    offsets = Offsets(config)
+    measured, checks = [], []
+    try:
+        warm_up(config, folder, collector, procs)
+        for run in range(runs):
+            name = f"{capture.path.stem}-run{run}{capture.path.suffix}"
+            staged = folder / name
+            shutil.copyfile(capture.path, staged)
+            expected += pieces
+            clear_table(config, "dns")     # the table holds this run's rows alone (and no warm-up's)
+            cpu_before, others_before = cpu_seconds(procs), others_cpu()
+            start, dropped_at = time.perf_counter(), time.time()
+            os.replace(staged, collector / name)
+            wait_for(lambda: pieces_logged(procs[1:], name) >= pieces, TIMEOUT_S,
+                     f"{pieces} pieces logged by the workers", procs, interval=0.02)
+            wait_for(lambda: collector_empty(collector) and
+                     all_committed(offsets, topic, master, expected), TIMEOUT_S,
+                     f"{pieces} pieces committed", procs, interval=0.005)
+            seconds = time.perf_counter() - start
+            others = {k: round(v - others_before.get(k, 0.0), 3)
+                      for k, v in others_cpu().items()}
+            measured.append({"name": name, "seconds": seconds, "dropped_at": dropped_at,
+                             "cpu_s": cpu_seconds(procs) - cpu_before, "others_cpu_s": others})
+            checks.append(check_rows(f"{workers} worker(s), {name}", capture.responses,
+                                     table_rows(config, "dns")))
+    finally:
+        offsets.close()
+        codes = [p.stop() for p in procs]
+    if any(codes):
+        raise BenchError(f"master + {workers} worker(s): exit codes {codes}")
+    spans = worker_spans(procs[1:])
+    for m in measured:
+        mine = [s for s in spans if s["name"].startswith(f"{m['name']} [piece")]
+        rows = sum(s["rows"] for s in mine)
+        if rows != capture.responses or len(mine) != pieces:
+            raise BenchError(f"master + {workers} worker(s), {m['name']}: {rows} rows of "
+                             f"{capture.responses} in {len(mine)} of {pieces} pieces (a run "
+                             "that loses or doubles rows fails)")
+        m["before_first_piece_s"] = round(min(s["start"] for s in mine) - m["dropped_at"], 2)
+    median = sorted(measured, key=lambda m: m["seconds"])[(len(measured) - 1) // 2]
+    return {"workers": workers, "pieces": pieces, "runs": len(measured),
+            "seconds": round(median["seconds"], 3),
+            "runs_s": [round(m["seconds"], 3) for m in measured],
+            "before_first_piece_s": median["before_first_piece_s"],
+            "cpu_s": round(median["cpu_s"], 2), "others_cpu_s": median["others_cpu_s"],
+            "cores": round(median["cpu_s"] / median["seconds"], 2), "rows": capture.responses,
+            "row_checks": checks,
+            "rows_per_worker": [sum(s["rows"] for s in worker_spans([w])
+                                    if s["name"].startswith(median["name"])) for w in procs[1:]]}
+
+
+def pieces_logged(workers, name: str) -> int:
+    """How many of a capture's pieces the workers logged as done (their line comes just
+    before the commit)."""
+    pattern = re.compile(rf"{re.escape(name)} \[piece \d+\]: \d+ rows in ")
+    return sum(len(pattern.findall(w.log())) for w in workers)
+
+
+def others_cpu() -> dict[str, float]:
+    """CPU seconds so far of the stack's services (by their pid files) and of this process."""
+    import psutil
+
+    from services.supervise import PIDS
+
+    out = {}
+    for pid_file in sorted(PIDS.glob("*.pid")):
+        try:
+            t = psutil.Process(int(pid_file.read_text().split()[0])).cpu_times()
+        except (OSError, ValueError, IndexError, psutil.Error):
+            continue
+        out[pid_file.stem] = t.user + t.system
+    t = psutil.Process().cpu_times()
+    out["bench"] = t.user + t.system
+    return out
+
+
+def warm_up(config, folder, collector, procs) -> None:
+    """A running master's pool processes hold their Kafka producer and storage client, a
+    running worker its imports: the first file after a start pays ~1.2 s for them (see the
+    README). One tiny capture per pool process, an hour before the measured capture's, is
+    loaded first, so that the figure is a running ingest's."""
+    from datetime import datetime, timezone
+
+    from pipelines.dns import capture_writer as cw
+
+    names = []
+    for i in range(config.collector_processes):
+        mix = cw.traffic_mix(20, datetime(2016, 1, 4, 11, tzinfo=timezone.utc), 10.0, seed=i)
+        staged = cw.write_pcap(folder / f"warm-{i}.pcap", mix.packets)
+        names.append(staged.name)
+    for name in names:
+        os.replace(folder / name, collector / name)
+    rows = 20 * len(names)
+    wait_for(lambda: collector_empty(collector) and worker_rows(procs[1:]) >= rows, 120,
+             "the warm-up captures loaded", procs, interval=0.02)
+    if worker_rows(procs[1:]) != rows:
+        raise BenchError(f"warm-up: {worker_rows(procs[1:])} rows of {rows}")
+
+
