@@ -24,7 +24,7 @@ from common.setup import setup_all
 from common.worker import HEARTBEAT_S, Worker
 
 from .conftest import base_config_data, unique, write_config
-from .procs import REPO, Proc, start_master, visible_files, wait_for
+from .procs import REPO, start_master, visible_files, wait_for
 from .test_flow_pipeline import PIPELINE, flow_files, publish_binaries  # noqa: F401 (fixture)
 
 
@@ -63,6 +63,18 @@ def test_one_master_per_collector_folder_and_a_killed_one_blocks_nothing(tmp_pat
         wait_for(lambda: "watching" in third.log(), 120, "a master after the kill", [third])
     finally:
         assert third.stop() == 0
+
+
+def test_check_accepts_a_good_pipeline(monkeypatch, kafka_up):
+    """--check on the shipped configuration asks the broker (the local stack's) for the
+    pipeline's topic."""
+    monkeypatch.delenv("SPOT_INGEST_CONF", raising=False)
+    proc = subprocess.run([sys.executable, str(REPO / "master_collector.py"), "-t",
+                           "flow_internals", "-w", "2", "--check"], capture_output=True,
+                          text=True, timeout=120)
+    assert (proc.returncode, proc.stdout) == (
+        0, f"{REPO / 'ingest_conf.json'}: pipeline flow_internals (flow) OK\n"
+           "topic SPOT-INGEST-spot-flow_internals\n")
 
 
 def run_until_exit(argv: list[str], env: dict, sig: int, blocked: bool) -> tuple[int, str]:

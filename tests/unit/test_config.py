@@ -323,15 +323,6 @@ def test_bad_arguments_are_one_line_exit_1(argv, message, monkeypatch):
     assert (proc.returncode, proc.stdout, proc.stderr) == (1, "", message)
 
 
-def test_check_accepts_a_good_pipeline(monkeypatch):
-    monkeypatch.delenv("SPOT_INGEST_CONF", raising=False)
-    proc = subprocess.run([sys.executable, str(REPO / "master_collector.py"), "-t",
-                           "flow_internals", "-w", "2", "--check"], capture_output=True, text=True)
-    assert (proc.returncode, proc.stdout) == (
-        0, f"{REPO / 'ingest_conf.json'}: pipeline flow_internals (flow) OK\n"
-           "topic SPOT-INGEST-spot-flow_internals\n")
-
-
 def test_kafka_server_may_list_a_cluster(tmp_path):
     config = load_config(write(tmp_path, variant(kafka__kafka_server="10.0.0.1, 10.0.0.2:19092")))
     assert config.kafka.bootstrap == "10.0.0.1:9092,10.0.0.2:19092"
