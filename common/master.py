@@ -111,6 +111,13 @@ def set_aside(item: Collected, root: Path, reason: str) -> Path:
     return target
 
 
+def turn_wait(since_turn_started: float) -> float:
+    """How long the loop waits before its next turn once woken: nothing when the last turn
+    began MIN_TURN_S ago or more (a file after a quiet spell is taken at once), else the
+    rest of MIN_TURN_S (a burst of events is taken in turns of at least MIN_TURN_S)."""
+    return max(0.0, MIN_TURN_S - since_turn_started)
+
+
 class Master:
     def __init__(self, config: IngestConfig, pipeline: PipelineConfig, workers: int, topic: str):
         self.config, self.pipeline, self.workers, self.topic = config, pipeline, workers, topic
@@ -199,6 +206,7 @@ class Master:
         errors_in_a_row = 0
         try:
             while not self.stopping.is_set():
+                turn_started = time.monotonic()
                 if not root.is_dir():
                     raise ConfigError(f"collector folder {root} has disappeared; stopping")
                 try:
@@ -228,7 +236,7 @@ class Master:
                     last_progress, published_before = time.monotonic(), self.published
                 self._wake.wait(self.config.ingestion_interval)
                 self._wake.clear()
-                self.stopping.wait(MIN_TURN_S)       # a burst of events: batch them
+                self.stopping.wait(turn_wait(time.monotonic() - turn_started))
         finally:
             watcher.stop()
             if in_flight:

@@ -204,3 +204,13 @@ def test_a_quiet_file_still_open_for_writing_is_not_taken(tmp_path):
         writer.close()
     clock.now += 1
     assert watcher.ready() == [capture]
+
+
+def test_the_master_takes_a_file_after_a_quiet_spell_at_once_and_a_burst_in_turns():
+    from common.master import MIN_TURN_S, turn_wait
+
+    assert MIN_TURN_S == 0.05
+    assert turn_wait(30.0) == 0.0            # idle for a while: the event's file is taken now
+    assert turn_wait(MIN_TURN_S) == 0.0
+    assert turn_wait(0.0) == MIN_TURN_S      # woken again at once: the rest of a turn first
+    assert round(turn_wait(0.03), 9) == 0.02
