@@ -7,7 +7,8 @@
   folder to every piece committed, against tshark alone on the same capture: with the
   default pkt_num (650,000: the capture is one piece) and cut into --dns-pieces pieces
   (handed over as they are cut); and the old path (decoder tshark: editcap, then tshark);
-- two workers over one on the same master path (--dns-pieces pieces);
+- two workers over one on the same master path (--dns-pieces pieces), the drops into the
+  one-worker and the two-worker setup taken in turn;
 - where the time goes now: the path's stages one by one in this process (split, store,
   fetch, dnsdecode alone, dnsdecode -> Arrow, -> Parquet, placing, registering);
 - the ceiling of "two workers over one" here (bench/dns_ceiling.py): the pieces' decode work
@@ -26,7 +27,7 @@ import shutil
 import time
 
 from bench import dns_ceiling, inputs
-from bench.dns_path import through_master
+from bench.dns_path import Setup, alternated
 from bench.support import DNS_PIPELINE, Bench, BenchError, make_config, per_cpu_second, say, \
     timed_runs
 
@@ -57,23 +58,34 @@ def run(bench: Bench) -> dict:
 
     checks = []
 
-    def path(label: str, workers: int, pieces_pkt: int, decoder: str | None = None) -> dict:
+    def setup(label: str, workers: int, pieces_pkt: int, decoder: str | None = None) -> Setup:
         keys = {"pkt_num": pieces_pkt, **({"decoder": decoder} if decoder else {})}
         config = make_config(folder / label, pipelines={DNS_PIPELINE: keys})
         list(setup_all(config))
-        result = through_master(bench, config, folder / label, capture, pieces_pkt, workers,
-                                runs=1 if decoder == "tshark" else args.dns_runs)
+        return Setup(bench, config, folder / label, capture, pieces_pkt, workers)
+
+    def reported(label: str, result: dict) -> dict:
         checks.extend(result["row_checks"])
         say(f"  {label}: {result['pieces']} piece(s), {result['seconds']:.2f} s "
             f"({result['cpu_s']:.2f} s CPU; runs {result['runs_s']})")
         return result
 
-    one_piece = path("one worker, one piece", 1, 650_000)
-    one = path(f"one worker, {args.dns_pieces} pieces", 1, pkt_num)
-    two = path(f"two workers, {args.dns_pieces} pieces", 2, pkt_num)
+    label = "one worker, one piece"
+    one_piece = reported(label, alternated([setup(label, 1, 650_000)], args.dns_runs)[0])
+    # one worker and two on the same pieces, their drops in turn
+    labels = [f"one worker, {args.dns_pieces} pieces", f"two workers, {args.dns_pieces} pieces"]
+    first = setup(labels[0], 1, pkt_num)
+    try:
+        second = setup(labels[1], 2, pkt_num)
+    except BaseException:
+        first.stop()
+        raise
+    one, two = (reported(label, result) for label, result in
+                zip(labels, alternated([first, second], args.dns_runs)))
     # the old path takes as long as tshark: not in a smoke run (the pipeline tests run it)
-    old = None if args.smoke else path("one worker, decoder tshark (editcap, tshark)", 1,
-                                       650_000, "tshark")
+    label = "one worker, decoder tshark (editcap, tshark)"
+    old = None if args.smoke else \
+        reported(label, alternated([setup(label, 1, 650_000, "tshark")], 1)[0])
     stages = breakdown(folder / "stages", capture, pkt_num)
     say("  stages: " + ", ".join(f"{k} {v}" for k, v in stages.items()))
     ceiling = dns_ceiling.measure(capture.path, pkt_num, folder / "ceiling",

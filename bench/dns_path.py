@@ -1,6 +1,7 @@
 """DNS drop -> rows through a real master and real workers (bench/dns.py's runs): all of them
 ready and warmed up first, then the capture renamed into the collector folder, timed to the
-commit of its last piece, its rows counted.
+commit of its last piece, its rows counted. Setups compared with each other (one worker and
+two) take their drops in turn.
 
 While a drop is measured, the bench reads the workers' logs (files) until every piece is
 logged and only then asks Kafka for the committed offsets, so its own polling costs little
@@ -21,71 +22,102 @@ from bench.support import (DNS_PIPELINE, Bench, BenchError, Offsets, all_committ
 TIMEOUT_S = 1800
 
 
-def through_master(bench: Bench, config, folder, capture, pkt_num: int, workers: int,
-                   runs: int) -> dict:
-    """A real master and `workers` workers, all ready and warmed up first, then `runs` drops
-    of the capture one after the other (each a copy under its own name): the wall time from
-    the rename into the collector folder to every piece committed, the median run the
-    figure; every run's rows counted."""
-    folder.mkdir(parents=True, exist_ok=True)
-    topic = bench.topic(f"dns_{workers}w")
-    master = start_master(bench, config, DNS_PIPELINE, workers, topic, folder / "master.log")
-    procs = [master, *start_workers(bench, config, DNS_PIPELINE, workers, topic, folder)]
-    for i, worker in enumerate(procs[1:]):
-        wait_for(lambda w=worker, i=i: f"reading {topic} partition {i}" in w.log(), 120,
-                 "the workers to read their partitions", procs)
-    collector = config.collector_folder(DNS_PIPELINE)
-    pieces = capture.pieces(pkt_num)
-    expected = config.collector_processes                  # the warm-up captures first
-    offsets = Offsets(config)
-    measured, checks = [], []
+class Setup:
+    """A real master and `workers` workers on a configuration of their own, started, each
+    reading its partition and warmed up; then drops of the capture one after the other
+    (each a copy under its own name), each timed from the rename into the collector folder
+    to every piece committed, and its rows counted."""
+
+    def __init__(self, bench: Bench, config, folder, capture, pkt_num: int, workers: int):
+        self.config, self.folder, self.capture, self.workers = config, folder, capture, workers
+        folder.mkdir(parents=True, exist_ok=True)
+        self.topic = topic = bench.topic(f"dns_{workers}w")
+        self.master = start_master(bench, config, DNS_PIPELINE, workers, topic,
+                                   folder / "master.log")
+        self.procs = [self.master,
+                      *start_workers(bench, config, DNS_PIPELINE, workers, topic, folder)]
+        self.collector = config.collector_folder(DNS_PIPELINE)
+        self.pieces = capture.pieces(pkt_num)
+        self.expected = config.collector_processes            # the warm-up captures first
+        self.offsets = Offsets(config)
+        self.measured: list[dict] = []
+        self.checks: list[dict] = []
+        try:
+            warm_up(config, folder, self.collector, self.procs)
+        except BaseException:
+            self.stop()
+            raise
+
+    def drop(self) -> float:
+        """One measured drop: its seconds."""
+        procs, pieces = self.procs, self.pieces
+        name = f"{self.capture.path.stem}-run{len(self.measured)}{self.capture.path.suffix}"
+        staged = self.folder / name
+        shutil.copyfile(self.capture.path, staged)
+        self.expected += pieces
+        clear_table(self.config, "dns")    # the table holds this run's rows alone (no warm-up's)
+        cpu_before, others_before = cpu_seconds(procs), others_cpu()
+        start, dropped_at = time.perf_counter(), time.time()
+        os.replace(staged, self.collector / name)
+        wait_for(lambda: pieces_logged(procs[1:], name) >= pieces, TIMEOUT_S,
+                 f"{pieces} pieces logged by the workers", procs, interval=0.02)
+        wait_for(lambda: collector_empty(self.collector) and
+                 all_committed(self.offsets, self.topic, self.master, self.expected), TIMEOUT_S,
+                 f"{pieces} pieces committed", procs, interval=0.005)
+        seconds = time.perf_counter() - start
+        others = {k: round(v - others_before.get(k, 0.0), 3) for k, v in others_cpu().items()}
+        self.measured.append({"name": name, "seconds": seconds, "dropped_at": dropped_at,
+                              "cpu_s": cpu_seconds(procs) - cpu_before, "others_cpu_s": others})
+        self.checks.append(check_rows(f"{self.workers} worker(s), {name}",
+                                      self.capture.responses, table_rows(self.config, "dns")))
+        return seconds
+
+    def stop(self) -> list[int]:
+        self.offsets.close()
+        return [p.stop() for p in self.procs]
+
+    def finish(self) -> dict:
+        """Stops the processes; every drop's pieces and rows from the workers' own lines; the
+        median drop the figure."""
+        workers, capture, pieces, measured = self.workers, self.capture, self.pieces, self.measured
+        codes = self.stop()
+        if any(codes):
+            raise BenchError(f"master + {workers} worker(s): exit codes {codes}")
+        spans = worker_spans(self.procs[1:])
+        for m in measured:
+            mine = [s for s in spans if s["name"].startswith(f"{m['name']} [piece")]
+            rows = sum(s["rows"] for s in mine)
+            if rows != capture.responses or len(mine) != pieces:
+                raise BenchError(f"master + {workers} worker(s), {m['name']}: {rows} rows of "
+                                 f"{capture.responses} in {len(mine)} of {pieces} pieces (a "
+                                 "run that loses or doubles rows fails)")
+            m["before_first_piece_s"] = round(min(s["start"] for s in mine) - m["dropped_at"], 2)
+        median = sorted(measured, key=lambda m: m["seconds"])[(len(measured) - 1) // 2]
+        return {"workers": workers, "pieces": pieces, "runs": len(measured),
+                "seconds": round(median["seconds"], 3),
+                "runs_s": [round(m["seconds"], 3) for m in measured],
+                "before_first_piece_s": median["before_first_piece_s"],
+                "cpu_s": round(median["cpu_s"], 2), "others_cpu_s": median["others_cpu_s"],
+                "cores": round(median["cpu_s"] / median["seconds"], 2),
+                "rows": capture.responses, "row_checks": self.checks,
+                "rows_per_worker": [sum(s["rows"] for s in worker_spans([w])
+                                        if s["name"].startswith(median["name"]))
+                                    for w in self.procs[1:]]}
+
+
+def alternated(setups: list[Setup], runs: int) -> list[dict]:
+    """`runs` drops into each setup, taken in turn (A, B, A, B, ...): a machine whose speed
+    drifts during the measurement slows both alike, so their ratio is that of the same
+    moments. Every setup is stopped, whatever fails."""
     try:
-        warm_up(config, folder, collector, procs)
-        for run in range(runs):
-            name = f"{capture.path.stem}-run{run}{capture.path.suffix}"
-            staged = folder / name
-            shutil.copyfile(capture.path, staged)
-            expected += pieces
-            clear_table(config, "dns")     # the table holds this run's rows alone (and no warm-up's)
-            cpu_before, others_before = cpu_seconds(procs), others_cpu()
-            start, dropped_at = time.perf_counter(), time.time()
-            os.replace(staged, collector / name)
-            wait_for(lambda: pieces_logged(procs[1:], name) >= pieces, TIMEOUT_S,
-                     f"{pieces} pieces logged by the workers", procs, interval=0.02)
-            wait_for(lambda: collector_empty(collector) and
-                     all_committed(offsets, topic, master, expected), TIMEOUT_S,
-                     f"{pieces} pieces committed", procs, interval=0.005)
-            seconds = time.perf_counter() - start
-            others = {k: round(v - others_before.get(k, 0.0), 3)
-                      for k, v in others_cpu().items()}
-            measured.append({"name": name, "seconds": seconds, "dropped_at": dropped_at,
-                             "cpu_s": cpu_seconds(procs) - cpu_before, "others_cpu_s": others})
-            checks.append(check_rows(f"{workers} worker(s), {name}", capture.responses,
-                                     table_rows(config, "dns")))
-    finally:
-        offsets.close()
-        codes = [p.stop() for p in procs]
-    if any(codes):
-        raise BenchError(f"master + {workers} worker(s): exit codes {codes}")
-    spans = worker_spans(procs[1:])
-    for m in measured:
-        mine = [s for s in spans if s["name"].startswith(f"{m['name']} [piece")]
-        rows = sum(s["rows"] for s in mine)
-        if rows != capture.responses or len(mine) != pieces:
-            raise BenchError(f"master + {workers} worker(s), {m['name']}: {rows} rows of "
-                             f"{capture.responses} in {len(mine)} of {pieces} pieces (a run "
-                             "that loses or doubles rows fails)")
-        m["before_first_piece_s"] = round(min(s["start"] for s in mine) - m["dropped_at"], 2)
-    median = sorted(measured, key=lambda m: m["seconds"])[(len(measured) - 1) // 2]
-    return {"workers": workers, "pieces": pieces, "runs": len(measured),
-            "seconds": round(median["seconds"], 3),
-            "runs_s": [round(m["seconds"], 3) for m in measured],
-            "before_first_piece_s": median["before_first_piece_s"],
-            "cpu_s": round(median["cpu_s"], 2), "others_cpu_s": median["others_cpu_s"],
-            "cores": round(median["cpu_s"] / median["seconds"], 2), "rows": capture.responses,
-            "row_checks": checks,
-            "rows_per_worker": [sum(s["rows"] for s in worker_spans([w])
-                                    if s["name"].startswith(median["name"])) for w in procs[1:]]}
+        for _ in range(runs):
+            for setup in setups:
+                setup.drop()
+    except BaseException:
+        for setup in setups:
+            setup.stop()
+        raise
+    return [setup.finish() for setup in setups]
 
 
 def pieces_logged(workers, name: str) -> int:
