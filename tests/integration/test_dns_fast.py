@@ -182,6 +182,30 @@ def test_a_damaged_record_of_a_type_read_by_length_keeps_the_a_after_it(tmp_path
     assert theirs[:8] + theirs[9:] == ours[:8] + ours[9:]
 
 
+def test_every_octet_width_and_time_fraction_prints_as_tshark_s(tmp_path):
+    """Addresses whose octets have one, two and three digits (in ip.src, ip.dst and dns.a)
+    and time stamps whose fraction has leading zeros, nine digits, or is past a second (a
+    damaged stamp: both print its digits whole), in pcap with micro- and nanoseconds."""
+    octets = [0, 7, 9, 10, 42, 99, 100, 199, 200, 255]
+    frames = [cs.udp_frame(cs.simple_response(f"h{i}.example.com", f"{o}.{255 - o}.{o}.1"),
+                           src=f"{o}.{o}.{255 - o}.{o}", dst=f"10.{o}.0.{255 - o}")
+              for i, o in enumerate(octets)]
+    compared = 0
+    for nano, fractions in ((False, [0, 7, 999_999, 1_500_000]),
+                            (True, [0, 7, 999_999_999, 1_000_000_000])):
+        header = struct.pack("<IHHiIII", 0xA1B23C4D if nano else 0xA1B2C3D4, 2, 4, 0, 0,
+                             cw.SNAPLEN, frames[0].link)
+        records = [struct.pack("<IIII", 1451912280 + i, fractions[i % 4], len(f.data),
+                               len(f.data)) + f.data for i, f in enumerate(frames)]
+        path = tmp_path / f"widths-{'ns' if nano else 'us'}.pcap"
+        path.write_bytes(header + b"".join(records))
+        compared += assert_same(path)
+        assert fast_fields(path)[0][4].split(b"\t")[:3] == (
+            [b"1451912283.1500000000", b"90", b"10.10.245.10"] if not nano else
+            [b"1451912283.1000000000", b"90", b"10.10.245.10"])
+    assert compared == 2 * len(octets)
+
+
 def test_a_link_type_dnsdecode_does_not_read_goes_to_tshark(tmp_path):
     """An 802.11 capture (link type 105): dnsdecode prints no row, exits 3 and says why; the
     worker then decodes the file with tshark (tests/integration/test_dns_pipeline.py)."""

@@ -27,9 +27,16 @@ const header = "frame.time_epoch\tframe.len\tip.src\tip.dst\tdns.resp.name\tdns.
 
 const prog = "dnsdecode"
 
-var readable = map[uint32]bool{linkNull: true, linkEthernet: true, linkRaw: true,
-	linkLoop: true, linkSLL: true, linkIPv4: true, linkIPv6: true, linkSLL2: true,
-	linkRawBSD: true, linkRawOBSD: true}
+// readable: the link types this program decodes (a switch: a map lookup per record cost
+// 3% of the run).
+func readable(link uint32) bool {
+	switch link {
+	case linkNull, linkEthernet, linkRaw, linkLoop, linkSLL, linkIPv4, linkIPv6, linkSLL2,
+		linkRawBSD, linkRawOBSD:
+		return true
+	}
+	return false
+}
 
 func main() {
 	if len(os.Args) >= 2 && os.Args[1] == "split" {
@@ -82,7 +89,7 @@ func run(path string, stdout, stderr io.Writer) int {
 			out.Flush()
 			return failure(stderr, path, err)
 		}
-		if !readable[rec.link] {
+		if !readable(rec.link) {
 			out.Flush()
 			fmt.Fprintf(stderr, "%s: The file \"%s\" holds link type %d, which %s does not "+
 				"read.\n", prog, path, rec.link, prog)
@@ -115,11 +122,7 @@ func appendRow(b []byte, rec *record, f *fields) []byte {
 	if rec.stamped { // a simple packet block has no time: tshark prints none
 		b = strconv.AppendInt(b, rec.sec, 10)
 		b = append(b, '.')
-		ns := strconv.AppendInt(nil, rec.nsec, 10)
-		for i := len(ns); i < 9; i++ {
-			b = append(b, '0')
-		}
-		b = append(b, ns...)
+		b = appendNanos(b, rec.nsec)
 	}
 	b = append(b, '\t')
 	wire := uint64(rec.origLen)
@@ -141,6 +144,25 @@ func appendRow(b []byte, rec *record, f *fields) []byte {
 	b = appendInt(b, f, hasQryType, f.qryType)
 	b = appendClass(b, f, hasQryClass, f.qryClass)
 	return append(b, '\n')
+}
+
+// appendNanos: the fraction of a second as at least 9 digits, zero-padded on the left (in
+// place for 0 <= nsec < 10^9; a damaged time stamp's larger value is printed whole).
+func appendNanos(b []byte, nsec int64) []byte {
+	if nsec >= 0 && nsec < 1e9 {
+		var digits [9]byte
+		for i := 8; i >= 0; i-- {
+			digits[i] = byte('0' + nsec%10)
+			nsec /= 10
+		}
+		return append(b, digits[:]...)
+	}
+	var scratch [24]byte
+	ns := strconv.AppendInt(scratch[:0], nsec, 10)
+	for i := len(ns); i < 9; i++ {
+		b = append(b, '0')
+	}
+	return append(b, ns...)
 }
 
 func appendAddr(b []byte, f *fields, bit uint32, v []byte) []byte {

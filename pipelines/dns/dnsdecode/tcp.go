@@ -114,7 +114,7 @@ func tcpIsDNS(sport, dport uint16) bool {
 		low, high = high, low
 	}
 	for _, port := range [2]uint16{low, high} {
-		if port != 0 && tcpRegistered[port] {
+		if port != 0 && tcpPorts.has(port) {
 			return port == 53 || port == 5353
 		}
 	}
