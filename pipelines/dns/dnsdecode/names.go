@@ -99,17 +99,22 @@ func (r *nameReader) expand(t []byte, offset, base int) ([]byte, int, int, strin
 			} else {
 				maxname--
 			}
-			for ; c > 0; c-- {
-				if maxname > 0 {
-					if offset >= len(t) {
-						return nil, 0, 0, "", false
-					}
-					np = append(np, t[offset])
-					nameLen++
-					maxname--
-				}
-				offset++
+			// the label's bytes while the name has room (each of those must be in the
+			// message); the rest of the label is skipped unread
+			take := c
+			if take > maxname {
+				take = maxname
 			}
+			if take < 0 {
+				take = 0
+			}
+			if offset+take > len(t) {
+				return nil, 0, 0, "", false
+			}
+			np = append(np, t[offset:offset+take]...)
+			nameLen += take
+			maxname -= take
+			offset += c
 		case 0x40:
 			if c&0x3f != 0x01 {
 				used := offset - start
