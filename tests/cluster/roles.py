@@ -18,7 +18,7 @@ from .network import REPO, Host, HostProc
 SERVICES = REPO / "services"
 sys.path.insert(0, str(SERVICES))
 
-from kraft import cluster_id  # noqa: E402
+from kraft import cluster_id, replicated_node_properties  # noqa: E402
 from supervise import JAVA17_OPENS, JVM_COMMON, java_bin  # noqa: E402
 from templates import fill, render  # noqa: E402
 
@@ -114,32 +114,8 @@ class KafkaNode(Daemon):
     def prepare(self, cluster: str) -> None:
         data = self.host.local("kafka", "data")
         voters = ",".join(f"{i}@{h.name}:9093" for i, h in enumerate(self.voters, 1))
-        text = f"""process.roles=broker,controller
-node.id={self.node_id}
-controller.quorum.voters={voters}
-listeners=PLAINTEXT://{self.host.name}:9092,CONTROLLER://{self.host.name}:9093
-advertised.listeners=PLAINTEXT://{self.host.name}:9092
-controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
-log.dirs={data}
-metadata.log.dir={data}
-offsets.topic.replication.factor=3
-offsets.topic.num.partitions=4
-transaction.state.log.replication.factor=3
-transaction.state.log.min.isr=2
-share.coordinator.state.topic.replication.factor=3
-share.coordinator.state.topic.min.isr=2
-default.replication.factor=3
-min.insync.replicas=2
-group.initial.rebalance.delay.ms=0
-auto.create.topics.enable=false
-message.max.bytes=2097152
-replica.fetch.max.bytes=2097152
-num.network.threads=1
-num.io.threads=2
-num.recovery.threads.per.data.dir=1
-"""
+        text = replicated_node_properties(self.node_id, voters, self.host.name, 9092, 9093,
+                                          str(data))
         target = self.host.outside(self.properties)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)

@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from services.kraft import cluster_id
+from services.kraft import cluster_id, replicated_node_properties
 from services.supervise import JVM_COMMON
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,29 +42,8 @@ class KafkaCluster:
                           for n in range(1, self.nodes + 1))
         port = self.broker_port(node)
         data = self.folder / f"node-{node}"
-        text = f"""process.roles=broker,controller
-node.id={node}
-controller.quorum.voters={voters}
-listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{port + 1}
-advertised.listeners=PLAINTEXT://127.0.0.1:{port}
-controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
-log.dirs={data}
-metadata.log.dir={data}
-offsets.topic.replication.factor=3
-offsets.topic.num.partitions=4
-transaction.state.log.replication.factor=3
-transaction.state.log.min.isr=2
-default.replication.factor=3
-min.insync.replicas=2
-group.initial.rebalance.delay.ms=0
-auto.create.topics.enable=false
-message.max.bytes=2097152
-replica.fetch.max.bytes=2097152
-num.network.threads=1
-num.io.threads=2
-"""
+        text = replicated_node_properties(node, voters, "127.0.0.1", port, port + 1,
+                                          str(data))
         path = self.folder / f"node-{node}.properties"
         path.write_text(text)
         return path
