@@ -353,11 +353,15 @@ def epoch_parts(epoch: pa.Array) -> tuple[pa.Array, pa.Array]:
     result does not depend on how a tshark version rounds."""
     parts = pc.extract_regex(epoch, _EPOCH.pattern)
     if parts.null_count:
-        bad = pc.filter(epoch, pc.is_null(parts))[0].as_py()
-        raise DecodeError(f"unexpected frame.time_epoch in tshark output: {bad!r}")
+        raise bad_epoch(pc.filter(epoch, pc.is_null(parts))[0].as_py())
     seconds = pc.struct_field(parts, [0]).cast(pa.int64())
     fraction = pc.ascii_rpad(pc.struct_field(parts, [1]), 9, _S["0"].as_py())
     return seconds, fraction
+
+
+def bad_epoch(text: str) -> DecodeError:
+    """The error for a row whose frame.time_epoch text is no time ("" when it has none)."""
+    return DecodeError(f"unexpected frame.time_epoch in tshark output: {text!r}")
 
 
 def frame_times(seconds: pa.Array, fraction: pa.Array, tz: str = "UTC") -> pa.Array:
@@ -415,6 +419,11 @@ def to_dns_batch(batch: pa.RecordBatch, tz: str = "UTC",
         "dns_qry_rcode": ints["dns_qry_rcode"],
         "dns_a": col("dns.a"),
     }
+    return table_batch(values)
+
+
+def table_batch(values: dict[str, pa.Array]) -> pa.RecordBatch:
+    """The dns table's columns by name -> a record batch of its schema, in its order."""
     arrays = []
     for column in DNS.columns:
         try:

@@ -3,8 +3,10 @@ build/dnsdecode by `make setup`) or tshark, and the command line of each.
 
 dnsdecode prints exactly what `tshark_argv(path, SEED_PROCESS_OPT)` prints for the columns
 the worker reads (decode.NEEDED_FIELDS, under the same names), at 40-60 times tshark's
-packets per second, so `dns_batches` reads either. It implements those fields and the
-seed's display filter `dns.flags.response == 1`, nothing else: a process_opt asking for
+packets per second, so `dns_batches` reads either. The worker runs `dnsdecode columns`: the
+same rows as the table's columns (pipelines/dns/columns.py), which its Python side reads for a
+sixth of the CPU the text costs. dnsdecode implements those fields and the seed's display
+filter `dns.flags.response == 1`, nothing else: a process_opt asking for
 another field, another filter, or any tshark option (-o, -d, --disable-protocol, ...) is
 decoded by tshark instead, whatever `decoder` says (`choose` says why, for the log line).
 A capture of a link type dnsdecode does not read (it exits with EXIT_UNSUPPORTED) is
@@ -41,7 +43,14 @@ class Choice:
 
 
 def dnsdecode_argv(path: str) -> list[str]:
+    """dnsdecode printing tshark's text (what the differential tests compare with tshark)."""
     return [str(DNSDECODE), path]
+
+
+def columns_argv(path: str) -> list[str]:
+    """dnsdecode printing the table's columns (pipelines/dns/columns.py reads them): what the
+    worker runs."""
+    return [str(DNSDECODE), "columns", path]
 
 
 def lacks(process_opt: str) -> str:

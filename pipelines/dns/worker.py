@@ -1,6 +1,6 @@
-"""DNS worker side: one capture piece -> dnsdecode or tshark -> Arrow -> one Parquet file in
-the piece's hour (the hour editcap stamped in the piece's name, which the collector stored it
-under). pipelines/dns/fast.py decides which decoder reads the pieces."""
+"""DNS worker side: one capture piece -> dnsdecode (its columns) or tshark (its text) ->
+Arrow -> one Parquet file in the piece's hour (the hour editcap stamped in the piece's name,
+which the collector stored it under). pipelines/dns/fast.py decides which decoder reads the pieces."""
 from __future__ import annotations
 
 import logging
@@ -15,6 +15,7 @@ from common.binary import Binary, BinaryFileProcessor, Output
 from common.errors import ConfigError, DecodeError, DecoderUnavailable, SpotIngestError
 from common.schemas import DNS
 from pipelines.dns import fast
+from pipelines.dns.columns import column_batches
 from pipelines.dns.decode import (TSHARK, Outcome, check_fields, classify, decoder_message,
                                   dns_batches, probe_capture, tshark_argv)
 
@@ -73,7 +74,7 @@ class DnsProcessor(BinaryFileProcessor):
 
     def _argv(self, name: str, path: Path) -> list[str]:
         if name == "dnsdecode":
-            return fast.dnsdecode_argv(str(path))
+            return fast.columns_argv(str(path))
         return tshark_argv(str(path), self.choice.process_opt)
 
     def _judge(self, name: str):
@@ -98,8 +99,9 @@ class DnsProcessor(BinaryFileProcessor):
         return judge
 
     def _batches(self, name: str, local: Path, nulled: Counter | None = None):
+        read = column_batches if name == "dnsdecode" else dns_batches
         with decoder.stream(self._argv(name, local), self.env, judge=self._judge(name)) as out:
-            yield from dns_batches(out, self.tz, nulled=nulled)
+            yield from read(out, self.tz, nulled=nulled)
 
     def decode(self, local: Path, binary: Binary, workdir: Path) -> Iterator[Output]:
         name = self.choice.decoder

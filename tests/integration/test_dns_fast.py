@@ -9,6 +9,7 @@ every field equals tshark's, byte for byte; so do the dns table's rows made from
 differences by design (README, DNS) are proven at the end. No service is needed."""
 from __future__ import annotations
 
+import io
 import os
 import random
 import struct
@@ -20,10 +21,12 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from common.errors import DecodeError
 from common.schemas import DNS
 from pipelines.dns import capture_shapes as cs
 from pipelines.dns import capture_writer as cw
 from pipelines.dns import fast
+from pipelines.dns.columns import column_batches
 from pipelines.dns.decode import (NEEDED_FIELDS, Outcome, classify, dns_batches, editcap_argv,
                                   list_pieces, probe_capture, tshark_argv)
 
@@ -64,7 +67,6 @@ ORDER = ["frame.time_epoch", "frame.len", "ip.src", "ip.dst", "dns.resp.name", "
 
 def table(lines: list[bytes], tz: str = "UTC") -> list[dict]:
     data = b"".join(line + b"\n" for line in lines)
-    import io
     batches = list(dns_batches(io.BytesIO(data), tz))
     return pa.Table.from_batches(batches, DNS.arrow_schema()).to_pylist() if batches else []
 
@@ -142,6 +144,39 @@ def test_table_rows_are_the_same(shapes, suite_captures, tz):
         assert table(ours, tz) == table(theirs, tz), path.name
 
 
+def rows_or_error(batches) -> list[dict] | str:
+    """The table's rows from an iterable of batches, or the DecodeError it raises."""
+    try:
+        done = list(batches)
+    except DecodeError as exc:
+        return f"DecodeError: {exc}"
+    return pa.Table.from_batches(done, DNS.arrow_schema()).to_pylist() if done else []
+
+
+def assert_columns_are_the_text_s(path: Path, tz: str = "UTC") -> list[dict] | str:
+    """`dnsdecode columns` (what the worker runs) read by column_batches gives the rows, or
+    the error, that dnsdecode's text read by dns_batches gives, and ends the same way."""
+    text, t_code, t_err = run(fast.dnsdecode_argv(str(path)), tz)
+    binary, code, err = run(fast.columns_argv(str(path)), tz)
+    assert (code, err) == (t_code, t_err), path.name
+    ours = rows_or_error(column_batches(io.BytesIO(binary), tz))
+    assert ours == rows_or_error(dns_batches(io.BytesIO(text), tz)), path.name
+    return ours
+
+
+@pytest.mark.parametrize("tz", ["UTC", "America/Los_Angeles"])
+def test_the_worker_s_columns_are_the_rows_of_the_text(shapes, suite_captures, tz):
+    """Over every shape and every capture of the suite; the text's rows are tshark's (the
+    tests above), so the columns' rows are tshark's too. Every capture but simple.pcapng (whose
+    simple packet blocks have no time, so its 27 rows fail the piece in both) gives rows:
+    the shapes' 3,678 and the suite's 3,552."""
+    results = [assert_columns_are_the_text_s(path, tz) for path in [*shapes, *suite_captures]]
+    rows = [len(r) for r in results if isinstance(r, list)]
+    errors = sorted({r.split(":")[1].strip() for r in results if isinstance(r, str)})
+    assert (len(rows), sum(rows)) == (len(shapes) + len(suite_captures) - 1, 7230 - 27)
+    assert errors == ["unexpected frame.time_epoch in tshark output"]
+
+
 def test_the_shapes_hold_what_they_say(shapes):
     """A few exact values, so that the shapes cannot quietly stop covering their cases."""
     by_name = {p.name: fast_fields(p)[0] for p in shapes}
@@ -203,6 +238,7 @@ def test_every_octet_width_and_time_fraction_prints_as_tshark_s(tmp_path):
         assert fast_fields(path)[0][4].split(b"\t")[:3] == (
             [b"1451912283.1500000000", b"90", b"10.10.245.10"] if not nano else
             [b"1451912283.1000000000", b"90", b"10.10.245.10"])
+        assert_columns_are_the_text_s(path)
     assert compared == 2 * len(octets)
 
 

@@ -4,6 +4,7 @@
 // the filter `dns.flags.response == 1` (pipelines/dns/decode.py reads both alike).
 //
 //	dnsdecode CAPTURE > rows.tsv
+//	dnsdecode columns CAPTURE > rows.bin  (columns.go: the dns table's columns, binary)
 //	dnsdecode split PKT_NUM CAPTURE PREFIX   (split.go: pieces as editcap -c cuts them)
 //
 // Exit status: 0 read to the end; 2 the file is missing, not a capture, damaged or cut
@@ -42,16 +43,43 @@ func main() {
 	if len(os.Args) >= 2 && os.Args[1] == "split" {
 		os.Exit(runSplit(os.Args[2:], os.Stdout, os.Stderr))
 	}
-	if len(os.Args) != 2 || os.Args[1] == "" || os.Args[1][0] == '-' {
-		fmt.Fprintf(os.Stderr, "usage: %s CAPTURE\n", prog)
+	columns := len(os.Args) == 3 && os.Args[1] == "columns"
+	path := os.Args[len(os.Args)-1]
+	if !columns && len(os.Args) != 2 || path == "" || path[0] == '-' {
+		fmt.Fprintf(os.Stderr, "usage: %s [columns] CAPTURE\n", prog)
 		os.Exit(1)
 	}
-	os.Exit(run(os.Args[1], os.Stdout, os.Stderr))
+	out := bufio.NewWriterSize(os.Stdout, 1<<20)
+	var s sink = &textSink{out: out, line: make([]byte, 0, 1024)}
+	if columns {
+		s = newColumnSink(out)
+	}
+	code := run(path, s, os.Stderr)
+	out.Flush()
+	os.Exit(code)
 }
 
-func run(path string, stdout, stderr io.Writer) int {
-	out := bufio.NewWriterSize(stdout, 1<<20)
-	defer out.Flush()
+// sink: where the rows go, as tshark's text (textSink) or as the table's columns
+// (columns.go). start is called once the file is known to be a capture, or empty.
+type sink interface {
+	start()
+	row(rec *record, f *fields)
+	flush() // the rows so far written out, before an error ends the run
+}
+
+type textSink struct {
+	out  *bufio.Writer
+	line []byte
+}
+
+func (t *textSink) start() { t.out.WriteString(header) }
+func (t *textSink) flush() {}
+func (t *textSink) row(rec *record, f *fields) {
+	t.line = appendRow(t.line[:0], rec, f)
+	t.out.Write(t.line)
+}
+
+func run(path string, out sink, stderr io.Writer) int {
 	file, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -69,28 +97,28 @@ func run(path string, stdout, stderr io.Writer) int {
 	in := bufio.NewReaderSize(file, 1<<20)
 	capture, err := openCapture(in)
 	if err == io.EOF {
-		out.WriteString(header)
+		out.start()
 		return 0
 	}
 	if err != nil { // tshark prints no header for a file it cannot open
 		return failure(stderr, path, err)
 	}
-	out.WriteString(header)
+	out.start()
 	var d decoder
 	var rec record
 	var f fields
-	line := make([]byte, 0, 1024)
 	for {
 		err := capture.next(&rec)
 		if err == io.EOF {
+			out.flush()
 			return 0
 		}
 		if err != nil {
-			out.Flush()
+			out.flush()
 			return failure(stderr, path, err)
 		}
 		if !readable(rec.link) {
-			out.Flush()
+			out.flush()
 			fmt.Fprintf(stderr, "%s: The file \"%s\" holds link type %d, which %s does not "+
 				"read.\n", prog, path, rec.link, prog)
 			return 3
@@ -98,8 +126,7 @@ func run(path string, stdout, stderr io.Writer) int {
 		f.reset()
 		d.frame(&rec, &f)
 		if f.response {
-			line = appendRow(line[:0], &rec, &f)
-			out.Write(line)
+			out.row(&rec, &f)
 		}
 	}
 }
