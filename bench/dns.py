@@ -10,7 +10,8 @@
 - two workers over one on the same master path (--dns-pieces pieces), the drops into the
   one-worker and the two-worker setup taken in turn;
 - where the time goes now: the path's stages one by one in this process (split, store,
-  fetch, dnsdecode alone, dnsdecode -> Arrow, -> Parquet, placing, registering);
+  fetch, dnsdecode alone as text and as columns, its text -> Arrow (the old reader), its
+  columns -> Arrow (the worker's), -> Parquet, placing, registering);
 - the reference for "two workers over one" (bench/dns_side_by_side.py): the same pieces'
   decode work alone in one process against two side by side.
 
@@ -175,8 +176,8 @@ def run(bench: Bench) -> dict:
 def breakdown(folder, capture, pkt_num: int) -> dict:
     """The path's stages one by one, in this process (wall seconds; CPU of the children
     where a program runs): cutting into pieces (dnsdecode split, editcap -c), storing a
-    piece (the local storage's upload, synced), dnsdecode alone, dnsdecode -> Arrow,
-    -> Parquet, and the Parquet bytes per row."""
+    piece (the local storage's upload, synced), dnsdecode alone (text, columns), its text ->
+    Arrow, its columns -> Arrow (what the worker runs), -> Parquet, and the Parquet bytes."""
     import resource
     import subprocess
 
@@ -184,6 +185,7 @@ def breakdown(folder, capture, pkt_num: int) -> dict:
     from common.parquet_out import write_batches
     from common.schemas import DNS
     from pipelines.dns import fast
+    from pipelines.dns.columns import column_batches
     from pipelines.dns.decode import dns_batches, editcap_argv
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -215,9 +217,10 @@ def breakdown(folder, capture, pkt_num: int) -> dict:
         with open(target, "rb+") as out:
             os.fsync(out.fileno())
 
-    def to_arrow(write: bool) -> int:
-        with decoder.stream(fast.dnsdecode_argv(str(capture.path)), env) as out:
-            batches = dns_batches(out, "UTC")
+    def to_arrow(write: bool, columns: bool = True) -> int:
+        argv = (fast.columns_argv if columns else fast.dnsdecode_argv)(str(capture.path))
+        with decoder.stream(argv, env) as out:
+            batches = (column_batches if columns else dns_batches)(out, "UTC")
             if write:
                 return write_batches(batches, DNS.arrow_schema(), folder / "out.parquet")
             return sum(b.num_rows for b in batches)
@@ -228,6 +231,10 @@ def breakdown(folder, capture, pkt_num: int) -> dict:
                       ("store_capture_synced", store),
                       ("dnsdecode_alone", lambda: subprocess.run(
                           fast.dnsdecode_argv(str(capture.path)), env=env, check=True,
+                          stdout=subprocess.DEVNULL)),
+                      ("dnsdecode_text_to_arrow", lambda: to_arrow(False, columns=False)),
+                      ("dnsdecode_columns_alone", lambda: subprocess.run(
+                          fast.columns_argv(str(capture.path)), env=env, check=True,
                           stdout=subprocess.DEVNULL)),
                       ("dnsdecode_to_arrow", lambda: to_arrow(False)),
                       ("dnsdecode_to_arrow_to_parquet", lambda: to_arrow(True))):

@@ -1,5 +1,5 @@
 """The reference for the pipeline's "two workers over one": the decode work of the capture's
-pieces alone (dnsdecode -> Arrow -> Parquet, the calls a worker makes, without Kafka, storage,
+pieces alone (dnsdecode columns -> Arrow -> Parquet, the calls a worker makes, without Kafka, storage,
 the metastore or a master) in one process, against the same pieces shared by two processes
 started together, in the same run.
 
@@ -103,14 +103,14 @@ def main(argv: list[str]) -> int:
     from common.parquet_out import write_batches
     from common.schemas import DNS
     from pipelines.dns import fast
-    from pipelines.dns.decode import dns_batches
+    from pipelines.dns.columns import column_batches
 
     out, pieces = Path(argv[0]), argv[1:]
     env = decoder.decoder_env({"TZ": "UTC"})
 
     def decode(piece: str) -> int:
-        with decoder.stream(fast.dnsdecode_argv(piece), env) as stdout:
-            return write_batches(dns_batches(stdout, "UTC"), DNS.arrow_schema(), out)
+        with decoder.stream(fast.columns_argv(piece), env) as stdout:
+            return write_batches(column_batches(stdout, "UTC"), DNS.arrow_schema(), out)
 
     decode(pieces[0])
     print("ready", flush=True)

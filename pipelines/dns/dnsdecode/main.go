@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strconv"
 )
 
@@ -49,6 +50,10 @@ func main() {
 		fmt.Fprintf(os.Stderr, "usage: %s [columns] CAPTURE\n", prog)
 		os.Exit(1)
 	}
+	// The heap is small and short-lived (buffers reused from frame to frame, a batch at a
+	// time): collecting it a quarter as often cut a piece's CPU by about a fifth, for
+	// about 2 MB more memory.
+	debug.SetGCPercent(400)
 	out := bufio.NewWriterSize(os.Stdout, 1<<20)
 	var s sink = &textSink{out: out, line: make([]byte, 0, 1024)}
 	if columns {
