@@ -32,12 +32,14 @@ PARTIAL_RESULTS = WORK / "results-partial.json"     # --only a few: bench/result
 # Sizes of a default run, and of --smoke (which must finish in about three minutes).
 DEFAULTS = dict(flow_sizes=[100_000, 1_000_000, 5_000_000], nfdump_runs=3,
                 profile_flows=1_000_000, latency_flows=100_000, latency_runs=5,
-                dns_responses=145_000, dns_pieces=4, dns_runs=5, tshark_runs=2, classic_files=20,
+                dns_responses=145_000, dns_pieces=4, dns_runs=5, dns_backlog=3, dns_backlog_runs=4,
+                tshark_runs=2, classic_files=20,
                 classic_flows=10_000, master_files=1000, master_hdfs_files=200,
                 master_processes=[1, 2, 5], master_storage=["local", "hdfs"],
                 proxy_lines=500_000)
 SMOKE = dict(DEFAULTS, flow_sizes=[20_000], nfdump_runs=1, profile_flows=20_000,
-             latency_flows=20_000, latency_runs=1, dns_responses=2000, dns_runs=1, tshark_runs=1,
+             latency_flows=20_000, latency_runs=1, dns_responses=2000, dns_runs=1, dns_backlog=2,
+             dns_backlog_runs=1, tshark_runs=1,
              classic_files=2, master_files=50, master_hdfs_files=20, proxy_lines=20_000)
 
 
@@ -93,6 +95,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tshark-runs", type=positive, help="dns: tshark runs (median)")
     p.add_argument("--dns-runs", type=positive, help="dns: drops of the capture into each "
                    "running master (the median is the figure)")
+    p.add_argument("--dns-backlog", type=positive, help="dns: captures in each backlog the "
+                   "workers are given at once (published while they are paused)")
+    p.add_argument("--dns-backlog-runs", type=positive, help="dns: backlogs given to each "
+                   "setup (the median is the figure)")
     p.add_argument("--classic-files", type=positive, help="classic: nfcapd files")
     p.add_argument("--classic-flows", type=positive, help="classic: flows per file")
     p.add_argument("--master-files", type=positive, help="master: small files dropped at once")

@@ -3,6 +3,11 @@ ready and warmed up first, then the capture renamed into the collector folder, t
 commit of its last piece, its rows counted. Setups compared with each other (one worker and
 two) take their drops in turn.
 
+A backlog is the workers' throughput alone: several captures dropped and published while the
+workers are paused (SIGSTOP, as a collector host's master would have published them while the
+workers were busy), then the workers resumed, timed to the commit of the last piece. The
+master, done by then, takes none of the cores the workers are measured on.
+
 While a drop is measured, the bench reads the workers' logs (files) until every piece is
 logged and only then asks Kafka for the committed offsets, so its own polling costs little
 of the cores it measures. The CPU the stack's services (Kafka, metastore, HDFS) and the bench
@@ -16,7 +21,7 @@ import shutil
 import time
 
 from bench.support import (DNS_PIPELINE, Bench, BenchError, Offsets, all_committed, check_rows,
-                           clear_table, collector_empty, cpu_seconds, start_master,
+                           clear_table, collector_empty, cpu_seconds, published, start_master,
                            start_workers, table_rows, wait_for, worker_rows, worker_spans)
 
 TIMEOUT_S = 1800
@@ -41,6 +46,7 @@ class Setup:
         self.expected = config.collector_processes            # the warm-up captures first
         self.offsets = Offsets(config)
         self.measured: list[dict] = []
+        self.backlogs: list[dict] = []
         self.checks: list[dict] = []
         try:
             warm_up(config, folder, self.collector, self.procs)
@@ -72,6 +78,45 @@ class Setup:
                                       self.capture.responses, table_rows(self.config, "dns")))
         return seconds
 
+    def backlog(self, captures: int) -> float:
+        """`captures` copies of the capture published while the workers are paused; the
+        seconds from resuming them to every piece committed."""
+        procs, master, workers = self.procs, self.procs[0], self.procs[1:]
+        names = [f"{self.capture.path.stem}-backlog{len(self.backlogs)}-{i}"
+                 f"{self.capture.path.suffix}" for i in range(captures)]
+        for name in names:
+            shutil.copyfile(self.capture.path, self.folder / name)
+        clear_table(self.config, "dns")
+        paused = [member for w in workers for member in _family(w)]
+        for member in paused:
+            member.suspend()
+        try:
+            for name in names:
+                os.replace(self.folder / name, self.collector / name)
+            self.expected += captures * self.pieces
+            wait_for(lambda: collector_empty(self.collector) and
+                     len(published(master)) >= self.expected, TIMEOUT_S,
+                     f"the backlog's {captures * self.pieces} pieces published", procs[:1],
+                     interval=0.02)
+            cpu_before, others_before = cpu_seconds(workers), others_cpu()
+            start = time.perf_counter()
+        finally:
+            for member in paused:
+                member.resume()
+        wait_for(lambda: sum(pieces_logged(workers, n) for n in names) >= len(names) *
+                 self.pieces, TIMEOUT_S, "the backlog's pieces logged by the workers", procs,
+                 interval=0.02)
+        wait_for(lambda: all_committed(self.offsets, self.topic, master, self.expected),
+                 TIMEOUT_S, "the backlog's pieces committed", procs, interval=0.005)
+        seconds = time.perf_counter() - start
+        others = {k: round(v - others_before.get(k, 0.0), 3) for k, v in others_cpu().items()}
+        self.backlogs.append({"names": names, "seconds": seconds, "others_cpu_s": others,
+                              "cpu_s": cpu_seconds(workers) - cpu_before})
+        self.checks.append(check_rows(f"{self.workers} worker(s), backlog of {captures}",
+                                      captures * self.capture.responses,
+                                      table_rows(self.config, "dns")))
+        return seconds
+
     def stop(self) -> list[int]:
         self.offsets.close()
         return [p.stop() for p in self.procs]
@@ -92,8 +137,16 @@ class Setup:
                                  f"{capture.responses} in {len(mine)} of {pieces} pieces (a "
                                  "run that loses or doubles rows fails)")
             m["before_first_piece_s"] = round(min(s["start"] for s in mine) - m["dropped_at"], 2)
+        for b in self.backlogs:
+            for name in b["names"]:
+                mine = [s for s in spans if s["name"].startswith(f"{name} [piece")]
+                rows = sum(s["rows"] for s in mine)
+                if rows != capture.responses or len(mine) != pieces:
+                    raise BenchError(f"{workers} worker(s), backlog, {name}: {rows} rows of "
+                                     f"{capture.responses} in {len(mine)} of {pieces} pieces")
         median = sorted(measured, key=lambda m: m["seconds"])[(len(measured) - 1) // 2]
-        return {"workers": workers, "pieces": pieces, "runs": len(measured),
+        return {"backlog": _backlog_figures(self.backlogs, pieces) if self.backlogs else None,
+                "workers": workers, "pieces": pieces, "runs": len(measured),
                 "seconds": round(median["seconds"], 3),
                 "runs_s": [round(m["seconds"], 3) for m in measured],
                 "before_first_piece_s": median["before_first_piece_s"],
@@ -105,14 +158,35 @@ class Setup:
                                     for w in self.procs[1:]]}
 
 
-def alternated(setups: list[Setup], runs: int) -> list[dict]:
+def _family(proc) -> list:
+    import psutil
+
+    root = psutil.Process(proc.pid)
+    return [root, *root.children(recursive=True)]
+
+
+def _backlog_figures(backlogs: list[dict], pieces: int) -> dict:
+    median = sorted(backlogs, key=lambda b: b["seconds"])[(len(backlogs) - 1) // 2]
+    return {"captures": len(median["names"]), "pieces": pieces * len(median["names"]),
+            "runs": len(backlogs), "seconds": round(median["seconds"], 3),
+            "runs_s": [round(b["seconds"], 3) for b in backlogs],
+            "cpu_s": round(median["cpu_s"], 2), "others_cpu_s": median["others_cpu_s"],
+            "cores": round(median["cpu_s"] / median["seconds"], 2)}
+
+
+def alternated(setups: list[Setup], runs: int, backlogs: int = 0,
+               backlog: int = 0) -> list[dict]:
     """`runs` drops into each setup, taken in turn (A, B, A, B, ...): a machine whose speed
     drifts during the measurement slows both alike, so their ratio is that of the same
-    moments. Every setup is stopped, whatever fails."""
+    moments; then `backlogs` backlogs of `backlog` captures each, in turn too. Every setup is
+    stopped, whatever fails."""
     try:
         for _ in range(runs):
             for setup in setups:
                 setup.drop()
+        for _ in range(backlogs):
+            for setup in setups:
+                setup.backlog(backlog)
     except BaseException:
         for setup in setups:
             setup.stop()

@@ -14,7 +14,7 @@ import pytest
 from .conftest import REPO
 
 COMPARISONS = ("flow_file", "flow_latency", "dns", "classic", "master", "proxy")
-LOADING_ROWS = {"flow_file": 1, "flow_latency": 2, "dns": 3, "proxy": 2}   # row checks each
+LOADING_ROWS = {"flow_file": 1, "flow_latency": 2, "dns": 5, "proxy": 2}   # row checks each
 
 
 def positive(*values) -> bool:
@@ -117,7 +117,14 @@ def test_bench_smoke_run(kafka_up, metastore_up, hdfs_up, tmp_path):
     assert set(dns["two_workers"]["others_cpu_s"]) >= {"kafka", "metastore", "bench"}
     assert [t["figure"] for t in dns["targets"]] == [
         "dnsdecode/tshark packets per core", "drop -> rows, one worker, vs tshark alone",
-        "two workers over one"]
+        "two workers over one, a backlog (the workers alone on the cores)",
+        "two workers over one, a drop (the master cutting on the same cores)"]
+    for setup in ("one_worker_through_master", "two_workers"):       # 2 captures at once
+        backlog = dns[setup]["backlog"]
+        assert (backlog["captures"], backlog["pieces"], backlog["runs"]) == (
+            2, 2 * dns["inputs"]["pieces"], 1)
+        assert positive(backlog["seconds"], backlog["cpu_s"])
+    assert positive(dns["speedup_two_workers_backlog"])
 
     classic = comparisons["classic"]
     assert classic["inputs"]["files"] == 2
