@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.dns.fast import SEED_PROCESS_OPT, Choice, choose, dnsdecode_argv, lacks, DNSDECODE
+from pipelines.dns.fast import (SEED_PROCESS_OPT, Choice, DNSDECODE, choose, columns_argv,
+                                dnsdecode_argv, lacks)
 
 REORDERED = ("-Y 'dns.flags.response == 1' -e dns.a -e dns.qry.name -e dns.flags.rcode "
              "-e dns.resp.class -e dns.resp.type -e dns.resp.name -e ip.dst -e ip.src "
@@ -47,3 +48,7 @@ def test_what_only_tshark_implements_goes_to_tshark_with_the_reason(opt, reason)
 def test_dnsdecode_argv_is_a_list_with_the_path_alone():
     assert dnsdecode_argv("/s/-x $(y).pcap") == [str(DNSDECODE), "/s/-x $(y).pcap"]
     assert DNSDECODE.parts[-2:] == ("build", "dnsdecode")
+
+
+def test_the_worker_s_argv_asks_for_columns_with_the_path_last():
+    assert columns_argv("/s/-x $(y).pcap") == [str(DNSDECODE), "columns", "/s/-x $(y).pcap"]
