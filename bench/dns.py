@@ -241,6 +241,10 @@ def breakdown(folder, capture, pkt_num: int) -> dict:
         with open(target, "rb+") as out:
             os.fsync(out.fileno())
 
+    def alone(argv_of) -> None:
+        subprocess.run(argv_of(str(capture.path)), env=env, check=True,
+                       stdout=subprocess.DEVNULL)
+
     def to_arrow(write: bool, columns: bool = True) -> int:
         argv = (fast.columns_argv if columns else fast.dnsdecode_argv)(str(capture.path))
         with decoder.stream(argv, env) as out:
@@ -253,13 +257,9 @@ def breakdown(folder, capture, pkt_num: int) -> dict:
     for label, fn in (("split_dnsdecode", lambda: split("dnsdecode")),
                       ("split_editcap", lambda: split("editcap")),
                       ("store_capture_synced", store),
-                      ("dnsdecode_alone", lambda: subprocess.run(
-                          fast.dnsdecode_argv(str(capture.path)), env=env, check=True,
-                          stdout=subprocess.DEVNULL)),
+                      ("dnsdecode_alone", lambda: alone(fast.dnsdecode_argv)),
                       ("dnsdecode_text_to_arrow", lambda: to_arrow(False, columns=False)),
-                      ("dnsdecode_columns_alone", lambda: subprocess.run(
-                          fast.columns_argv(str(capture.path)), env=env, check=True,
-                          stdout=subprocess.DEVNULL)),
+                      ("dnsdecode_columns_alone", lambda: alone(fast.columns_argv)),
                       ("dnsdecode_to_arrow", lambda: to_arrow(False)),
                       ("dnsdecode_to_arrow_to_parquet", lambda: to_arrow(True))):
         _, wall, cpu = timed(fn)

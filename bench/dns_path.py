@@ -129,21 +129,23 @@ class Setup:
         if any(codes):
             raise BenchError(f"master + {workers} worker(s): exit codes {codes}")
         spans = worker_spans(self.procs[1:])
-        for m in measured:
-            mine = [s for s in spans if s["name"].startswith(f"{m['name']} [piece")]
+
+        def whole(name: str) -> list[dict]:
+            """The capture's pieces as the workers logged them: every piece, every row."""
+            mine = [s for s in spans if s["name"].startswith(f"{name} [piece")]
             rows = sum(s["rows"] for s in mine)
             if rows != capture.responses or len(mine) != pieces:
-                raise BenchError(f"master + {workers} worker(s), {m['name']}: {rows} rows of "
+                raise BenchError(f"master + {workers} worker(s), {name}: {rows} rows of "
                                  f"{capture.responses} in {len(mine)} of {pieces} pieces (a "
                                  "run that loses or doubles rows fails)")
+            return mine
+
+        for m in measured:
+            mine = whole(m["name"])
             m["before_first_piece_s"] = round(min(s["start"] for s in mine) - m["dropped_at"], 2)
         for b in self.backlogs:
             for name in b["names"]:
-                mine = [s for s in spans if s["name"].startswith(f"{name} [piece")]
-                rows = sum(s["rows"] for s in mine)
-                if rows != capture.responses or len(mine) != pieces:
-                    raise BenchError(f"{workers} worker(s), backlog, {name}: {rows} rows of "
-                                     f"{capture.responses} in {len(mine)} of {pieces} pieces")
+                whole(name)
         median = sorted(measured, key=lambda m: m["seconds"])[(len(measured) - 1) // 2]
         return {"backlog": _backlog_figures(self.backlogs, pieces) if self.backlogs else None,
                 "workers": workers, "pieces": pieces, "runs": len(measured),

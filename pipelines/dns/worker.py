@@ -1,6 +1,7 @@
 """DNS worker side: one capture piece -> dnsdecode (its columns) or tshark (its text) ->
 Arrow -> one Parquet file in the piece's hour (the hour editcap stamped in the piece's name,
-which the collector stored it under). pipelines/dns/fast.py decides which decoder reads the pieces."""
+which the collector stored it under). pipelines/dns/fast.py decides which decoder reads the
+pieces."""
 from __future__ import annotations
 
 import logging

@@ -93,11 +93,7 @@ func (c *columnSink) row(rec *record, f *fields) {
 		c.secs = le.AppendUint64(c.secs, 0)
 	}
 	c.fraction.end()
-	wire := rec.origLen
-	if wire > 1<<31-1 { // as the text output clamps it
-		wire = 1<<31 - 1
-	}
-	c.frameLen = le.AppendUint32(c.frameLen, wire)
+	c.frameLen = le.AppendUint32(c.frameLen, frameLen(rec))
 	c.dst.data = appendEither(c.dst.data, f, hasIPDst, f.ipDst[:], hasIP6Dst, f.ip6Dst[:])
 	c.dst.end()
 	c.src.data = appendEither(c.src.data, f, hasIPSrc, f.ipSrc[:], hasIP6Src, f.ip6Src[:])

@@ -157,11 +157,7 @@ func appendRow(b []byte, rec *record, f *fields) []byte {
 		b = appendNanos(b, rec.nsec)
 	}
 	b = append(b, '\t')
-	wire := uint64(rec.origLen)
-	if wire > 1<<31-1 { // tshark's frame tvb has an int length: it prints at most 2^31-1
-		wire = 1<<31 - 1
-	}
-	b = strconv.AppendUint(b, wire, 10)
+	b = strconv.AppendUint(b, uint64(frameLen(rec)), 10)
 	b = appendAddr(b, f, hasIPSrc, f.ipSrc[:])
 	b = appendAddr(b, f, hasIPDst, f.ipDst[:])
 	b = appendText(b, f, hasRespName, f.respName)
@@ -176,6 +172,15 @@ func appendRow(b []byte, rec *record, f *fields) []byte {
 	b = appendInt(b, f, hasQryType, f.qryType)
 	b = appendClass(b, f, hasQryClass, f.qryClass)
 	return append(b, '\n')
+}
+
+// frameLen: the frame's length on the wire as tshark prints it (its frame tvb has an int
+// length: at most 2^31-1).
+func frameLen(rec *record) uint32 {
+	if rec.origLen > 1<<31-1 {
+		return 1<<31 - 1
+	}
+	return rec.origLen
 }
 
 // appendNanos: the fraction of a second as at least 9 digits, zero-padded on the left (in
